@@ -1,0 +1,8 @@
+if 'transformer' not in globals():
+    from mage_ai.data_preparation.decorators import transformer
+
+
+@transformer
+def transform(data, *args, **kwargs):
+    """Valid code; its pipeline entry has an invalid status."""
+    return data

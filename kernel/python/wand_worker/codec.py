@@ -1,0 +1,245 @@
+"""Value codec: Python values <-> (meta, payload) (see PROTOCOL.md, "Values")."""
+
+import datetime
+import json
+import math
+
+import pyarrow as pa
+
+try:
+    import pandas as pd
+except ImportError:  # pragma: no cover - pandas is a hard requirement in practice
+    pd = None
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+_polars = None
+_polars_checked = False
+
+
+def polars():
+    """The polars module, or None when it is not installed (imported lazily)."""
+    global _polars, _polars_checked
+    if not _polars_checked:
+        _polars_checked = True
+        try:
+            import polars as pl
+
+            _polars = pl
+        except ImportError:
+            _polars = None
+    return _polars
+
+
+def _is_polars(value, cls_name):
+    mod = type(value).__module__ or ""
+    if not mod.startswith("polars"):
+        return False
+    pl = polars()
+    return pl is not None and isinstance(value, getattr(pl, cls_name))
+
+
+def python_type(value):
+    t = type(value)
+    mod = t.__module__
+    if mod == "builtins":
+        return t.__qualname__
+    # report the public module (pandas.core.frame.DataFrame -> pandas.DataFrame)
+    top = mod.split(".")[0]
+    return "%s.%s" % (top, t.__qualname__)
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _to_json(value, depth=0):
+    if depth > 200:
+        raise _NotJson()
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        if pd is not None and value is pd.NaT:
+            return None
+        return value.isoformat()
+    if np is not None and isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            if np.isnat(value):
+                return None
+            return str(value)
+        if isinstance(value, (np.bool_, np.integer, np.floating, np.str_)):
+            return _to_json(value.item(), depth + 1)
+        raise _NotJson()
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str):
+                key = k
+            elif k is None or isinstance(k, (bool, int, float)):
+                key = json.dumps(k)  # same rule as json.dumps: 1 -> "1", None -> "null"
+            else:
+                raise _NotJson()
+            out[key] = _to_json(v, depth + 1)
+        return out
+    raise _NotJson()
+
+
+def _schema(table):
+    return [{"name": f.name, "type": str(f.type)} for f in table.schema]
+
+
+def _ipc_stream(table):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _pandas_frame_to_arrow(df):
+    """Return (table, index_columns). A RangeIndex 0..n-1 is dropped; any other index
+    (named, non-default range, datetime, MultiIndex, ...) becomes leading columns and the
+    pandas metadata in the schema restores it when read back with pandas."""
+    idx = df.index
+    default_index = (
+        isinstance(idx, pd.RangeIndex)
+        and idx.start == 0
+        and idx.step == 1
+        and idx.name is None
+    )
+    if default_index:
+        return pa.Table.from_pandas(df, preserve_index=False), []
+    table = pa.Table.from_pandas(df, preserve_index=True)
+    n_index = idx.nlevels
+    names = table.schema.names
+    index_cols = names[len(names) - n_index:]
+    # move index columns to the front so a reader sees them first
+    order = index_cols + names[: len(names) - n_index]
+    table = table.select(order)
+    return table, list(index_cols)
+
+
+def encode(value):
+    """Return (meta, payload). meta always has 'encoding' and 'python_type'.
+
+    'mage_type' tells which Mage variable type (spec 7.2) the value corresponds to.
+    """
+    ptype = python_type(value)
+    table = None
+    meta = {"python_type": ptype}
+    try:
+        if pd is not None and isinstance(value, pd.DataFrame):
+            table, index_cols = _pandas_frame_to_arrow(value)
+            meta["mage_type"] = "dataframe"
+            meta["index_columns"] = index_cols
+        elif pd is not None and isinstance(value, pd.Series):
+            name = value.name if value.name is not None else "0"
+            frame = value.to_frame(name=str(name))
+            table, index_cols = _pandas_frame_to_arrow(frame)
+            meta["mage_type"] = "series_pandas"
+            meta["index_columns"] = index_cols
+        elif _is_polars(value, "DataFrame"):
+            table = value.to_arrow()
+            meta["mage_type"] = "polars_dataframe"
+        elif _is_polars(value, "Series"):
+            table = value.to_frame().to_arrow()
+            meta["mage_type"] = "polars_series"
+        elif isinstance(value, pa.Table):
+            table = value
+            meta["mage_type"] = "dataframe"
+        elif isinstance(value, pa.RecordBatch):
+            table = pa.Table.from_batches([value])
+            meta["mage_type"] = "dataframe"
+    except Exception as e:  # e.g. mixed-type object columns arrow cannot convert
+        meta.update(
+            {
+                "encoding": "opaque",
+                "mage_type": "custom_object",
+                "repr": _safe_repr(value),
+                "conversion_error": "%s: %s" % (type(e).__name__, e),
+            }
+        )
+        return meta, b""
+    if table is not None:
+        meta.update(
+            {
+                "encoding": "arrow",
+                "rows": table.num_rows,
+                "columns": table.num_columns,
+                "schema": _schema(table),
+            }
+        )
+        return meta, _ipc_stream(table)
+    try:
+        doc = _to_json(value)
+    except _NotJson:
+        meta.update({"encoding": "opaque", "mage_type": "custom_object", "repr": _safe_repr(value)})
+        return meta, b""
+    meta["encoding"] = "json"
+    meta["mage_type"] = None
+    return meta, json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _safe_repr(value, limit=2000):
+    try:
+        r = repr(value)
+    except Exception as e:
+        r = "<unrepresentable %s: %s>" % (python_type(value), e)
+    if len(r) > limit:
+        r = r[:limit] + "..."
+    return r
+
+
+def decode_arrow(payload):
+    reader = pa.ipc.open_stream(pa.py_buffer(payload))
+    return reader.read_all()
+
+
+def table_to_frame(table, frame_kind="pandas", as_series=False):
+    if frame_kind == "polars":
+        pl = polars()
+        if pl is None:
+            raise ValueError("frame_kind 'polars' requested but polars is not installed")
+        df = pl.from_arrow(table)
+        if as_series and isinstance(df, pl.DataFrame) and df.width == 1:
+            return df.to_series(0)
+        return df
+    if frame_kind == "arrow":
+        return table
+    if frame_kind not in (None, "pandas"):
+        raise ValueError("unknown frame_kind %r (expected pandas, polars or arrow)" % (frame_kind,))
+    df = table.to_pandas()
+    if as_series and df.shape[1] == 1:
+        return df.iloc[:, 0]
+    return df
+
+
+def decode(encoding, payload):
+    """Decode a payload into either a value or an ArrowValue (frame kind chosen later)."""
+    if encoding == "json":
+        return json.loads(payload.decode("utf-8")) if payload else None
+    if encoding == "arrow":
+        return decode_arrow(payload)
+    raise ValueError("unknown encoding %r (expected arrow or json)" % (encoding,))
+
+
+def html_repr(value):
+    fn = getattr(value, "_repr_html_", None)
+    if fn is None:
+        return None
+    try:
+        out = fn()
+    except Exception:
+        return None
+    return out if isinstance(out, str) else None
+
+
+__all__ = ["encode", "decode", "table_to_frame", "html_repr", "python_type", "polars"]

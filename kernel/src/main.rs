@@ -1,0 +1,1 @@
+fn main() { std::process::exit(wand_kernel::cli::main()) }
