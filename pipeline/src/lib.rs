@@ -17,6 +17,7 @@ pub mod load;
 pub mod model;
 pub mod python;
 pub mod render;
+pub mod runrecord;
 pub mod sql;
 pub mod text;
 pub mod vfs;

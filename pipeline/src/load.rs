@@ -206,7 +206,7 @@ fn lower_block(file: &Path, node: &Node, section: &Section, diagnostics: &mut Ve
     let block_type = match node.get("type").filter(|it| !it.is_null()) {
         None => {
             diagnostics.push(
-                Diagnostic::new(Code::MissingType, file, uuid.range, format!("block `{}` has no `type`", uuid.value))
+                Diagnostic::new(Code::MissingType, file, head_range(node), format!("block `{}` has no `type`", uuid.value))
                     .help(format!("Mage refuses to load it; add a type such as `type: transformer` (one of {})", list(BlockType::ALL))),
             );
             None
@@ -349,6 +349,8 @@ fn resolve_files(vfs: &dyn Vfs, project: &Project, file: &Path, blocks: &mut [Bl
 
 fn own_file(vfs: &dyn Vfs, project: &Project, file: &Path, block: &Block, diagnostics: &mut Vec<Diagnostic>) -> Option<PathBuf> {
     let block_type = block.block_type?;
+    // An unknown language has no file extension: Mage fails on it, and so does the diagnostic.
+    block.language?;
     if block_type == BlockType::GlobalDataProduct || block.node.get("content").and_then(Node::as_str).is_some() {
         return None;
     }

@@ -361,3 +361,30 @@ impl Project {
         Some((block_type, uuid, language))
     }
 }
+
+impl Project {
+    /// Where Mage keeps this project's outputs (spec 7.1): `$MAGE_DATA_DIR`, else the project's
+    /// `variables_dir` (`~` expanded), else `~/.mage_data`; an absolute folder other than the
+    /// project gets the project's name appended, a relative one is taken from the project root.
+    pub fn variables_dir(&self) -> PathBuf {
+        let home = || std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let configured = std::env::var_os("MAGE_DATA_DIR").map(PathBuf::from).or_else(|| {
+            let text = self.config.as_ref()?.get("variables_dir")?.as_str()?.trim().to_owned();
+            if text.is_empty() || text.contains("{{") {
+                return None;
+            }
+            Some(match text.strip_prefix('~') {
+                Some(rest) => home().join(rest.trim_start_matches('/')),
+                None => PathBuf::from(text),
+            })
+        });
+        let dir = configured.unwrap_or_else(|| home().join(".mage_data"));
+        if dir.is_relative() {
+            self.root.join(dir)
+        } else if dir == self.root {
+            dir
+        } else {
+            dir.join(self.name())
+        }
+    }
+}

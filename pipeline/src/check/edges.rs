@@ -67,7 +67,7 @@ fn asymmetric(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec
             if parent.downstream.iter().any(|it| it.value == block.uuid.value) {
                 continue;
             }
-            let anchor = parent.node.get("downstream_blocks").map_or(parent.uuid.range, |node| node.range);
+            let anchor = parent.node.entry("downstream_blocks").map_or(parent.uuid.range, |entry| entry.key.range);
             diagnostics.push(
                 Diagnostic::new(
                     Code::AsymmetricEdge,

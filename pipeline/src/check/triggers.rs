@@ -11,7 +11,7 @@ use crate::yaml::Node;
 const PRESETS: &[&str] = &["@once", "@hourly", "@daily", "@weekly", "@monthly", "@always_on"];
 /// Aliases that croniter (which Mage asks after its own presets) expands itself.
 const CRON_ALIASES: &[&str] = &["@yearly", "@annually", "@midnight"];
-const ENVS: &[&str] = &["dev", "prod", "staging", "test"];
+const ENVS: &[&str] = &["dev", "prod", "staging", "test", "test_mage"];
 const SCHEDULE_TYPES: &[&str] = &["time", "api", "event"];
 const STATUSES: &[&str] = &["active", "inactive"];
 

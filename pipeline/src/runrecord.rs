@@ -1,0 +1,101 @@
+//! Run records: what the engine writes after each run and the language server reads.
+//!
+//! This on-disk format is the one deliberate link between `kernel` and `lsp` (neither depends
+//! on the other). One JSON file per run under
+//! `<variables dir>/pipelines/<pipeline>/.wand/runs/<run id>.json`, plus `latest.json`, a copy
+//! of the newest, so readers need no directory listing. `version` changes when a field changes
+//! meaning; readers ignore unknown fields.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub version: u32,
+    pub run_id: String,
+    pub pipeline_uuid: String,
+    /// Absolute path of the project.
+    pub project: PathBuf,
+    /// RFC 3339 times.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: RunStatus,
+    pub blocks: Vec<BlockRun>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Not run because an upstream block failed.
+    Skipped,
+    /// Not run because its stored output was fresh.
+    Reused,
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockRun {
+    pub uuid: String,
+    pub status: BlockStatus,
+    pub attempts: u32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Rows and columns of a DataFrame output (the first output).
+    pub rows: Option<u64>,
+    pub columns: Option<u64>,
+    /// The block file relative to the project, as run.
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub tests: Vec<TestResult>,
+    pub error: Option<BlockError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The test function's name.
+    pub name: String,
+    pub passed: bool,
+    /// The assertion message (or exception text) when it failed.
+    pub message: Option<String>,
+    /// 1-based line of the test's `def` in the block file.
+    pub line: Option<u32>,
+    /// 1-based line of the failing statement, when known.
+    pub failed_line: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockError {
+    pub ename: String,
+    pub evalue: String,
+    #[serde(default)]
+    pub traceback: Vec<String>,
+    /// 1-based line in the block file, when the error came from it.
+    pub line: Option<u32>,
+}
+
+/// The folder of a pipeline's run records under a variables dir.
+pub fn runs_dir(variables_dir: &Path, pipeline_uuid: &str) -> PathBuf {
+    variables_dir.join("pipelines").join(pipeline_uuid).join(".wand").join("runs")
+}
+
+/// The newest record of a pipeline, if any run was recorded and it parses.
+pub fn read_latest(variables_dir: &Path, pipeline_uuid: &str) -> Option<RunRecord> {
+    let text = std::fs::read_to_string(runs_dir(variables_dir, pipeline_uuid).join("latest.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
