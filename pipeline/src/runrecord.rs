@@ -99,3 +99,19 @@ pub fn read_latest(variables_dir: &Path, pipeline_uuid: &str) -> Option<RunRecor
     let text = std::fs::read_to_string(runs_dir(variables_dir, pipeline_uuid).join("latest.json")).ok()?;
     serde_json::from_str(&text).ok()
 }
+
+/// Writes `record` as `<run id>.json` and `latest.json` under [`runs_dir`], each through a
+/// temporary file and a rename so readers never see a half-written file. Returns the path of
+/// the run's own file.
+pub fn write(variables_dir: &Path, record: &RunRecord) -> std::io::Result<PathBuf> {
+    let dir = runs_dir(variables_dir, &record.pipeline_uuid);
+    std::fs::create_dir_all(&dir)?;
+    let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
+    let own = dir.join(format!("{}.json", record.run_id));
+    for path in [&own, &dir.join("latest.json")] {
+        let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+        std::fs::write(&tmp, &text)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(own)
+}

@@ -1,6 +1,7 @@
 //! The `wand` command line: one function per subcommand, each a thin face over the libraries.
 
 mod dag;
+mod run;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,36 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Run a pipeline: every block, or only what changed (--changed), or what failed last time
+    /// (--resume). Outputs go to Mage's variables dir; a run record goes beside them.
+    Run {
+        /// The project (any path inside it).
+        project: PathBuf,
+        /// The pipeline uuid (its folder name under `pipelines/`).
+        pipeline: String,
+        /// Runtime variables as a JSON object, merged over the pipeline's `variables`
+        /// (Mage's `--runtime-vars`).
+        #[arg(long, value_name = "JSON")]
+        vars: Option<String>,
+        /// Run only blocks whose code, configuration or inputs changed since their stored output.
+        #[arg(long, conflicts_with = "resume")]
+        changed: bool,
+        /// Re-run the blocks that failed or were skipped in the last run; reuse the others' outputs.
+        #[arg(long)]
+        resume: bool,
+        /// Run this block, after its ancestors that are stale or have no stored output.
+        #[arg(long, value_name = "BLOCK")]
+        block: Option<String>,
+        /// Run the blocks' @test functions. On by default (Mage's `mage run` defaults to --no-test).
+        #[arg(long, overrides_with = "no_test")]
+        test: bool,
+        /// Do not run @test functions.
+        #[arg(long = "no-test", overrides_with = "test")]
+        no_test: bool,
+        /// Print one JSON event per line instead of progress and a summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,6 +97,15 @@ pub fn main() -> i32 {
     let res = match cli.command {
         Command::Validate { path, pipeline, format } => validate::run(&path, pipeline.as_deref(), format),
         Command::Dag { pipeline, project, format, output } => dag::run(&project, &pipeline, format, output.as_deref()),
+        Command::Run { project, pipeline, vars, changed, resume, block, test: _, no_test, json } => run::run(run::Args {
+            project: &project,
+            pipeline: &pipeline,
+            vars: vars.as_deref(),
+            mode: if changed { crate::engine::Mode::Changed } else if resume { crate::engine::Mode::Resume } else { crate::engine::Mode::All },
+            block: block.as_deref(),
+            run_tests: !no_test,
+            json,
+        }),
     };
     match res {
         Ok(code) => code,

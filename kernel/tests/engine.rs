@@ -1,0 +1,515 @@
+//! Engine tests on temporary projects with the real Python worker.
+//!
+//! Python: `WAND_PYTHON`, else `<workspace>/.venv/bin/python` (create it with
+//! `python3 -m venv .venv && .venv/bin/pip install pandas pyarrow polars pytest`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use pipeline::runrecord::{BlockStatus, RunRecord, RunStatus};
+use pipeline::vfs::DiskVfs;
+use wand_kernel::engine::{self, EngineEvent, Mode, RunOptions};
+
+fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("WAND_PYTHON").filter(|it| !it.is_empty()) {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "engine tests need a Python with pandas and pyarrow: set WAND_PYTHON or run \
+         `python3 -m venv .venv && .venv/bin/pip install pandas pyarrow polars pytest` in the workspace"
+    );
+    venv
+}
+
+/// A block of a generated pipeline: uuid, type, language, upstream uuids, extra YAML lines.
+struct B<'a>(&'a str, &'a str, &'a str, &'a [&'a str], &'a str);
+
+struct TestProject {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl TestProject {
+    fn new(project_yaml: &str, blocks: &[B<'_>], variables: &str) -> TestProject {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("proj");
+        std::fs::create_dir_all(root.join("pipelines/p")).unwrap();
+        std::fs::write(root.join("metadata.yaml"), format!("variables_dir: .mage_data\n{project_yaml}")).unwrap();
+        let mut yaml = String::from("blocks:\n");
+        for B(uuid, block_type, language, upstream, extra) in blocks {
+            let downstream: Vec<&str> = blocks.iter().filter(|b| b.3.contains(uuid)).map(|b| b.0).collect();
+            yaml.push_str(&format!(
+                "- uuid: {uuid}\n  type: {block_type}\n  language: {language}\n  upstream_blocks: [{}]\n  downstream_blocks: [{}]\n",
+                upstream.join(", "),
+                downstream.join(", ")
+            ));
+            for line in extra.lines().filter(|it| !it.trim().is_empty()) {
+                yaml.push_str(&format!("  {line}\n"));
+            }
+        }
+        yaml.push_str(&format!("name: p\ntype: python\n{variables}"));
+        std::fs::write(root.join("pipelines/p/metadata.yaml"), yaml).unwrap();
+        TestProject { _dir: dir, root }
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn run(&self, options: RunOptions) -> (RunRecord, Vec<EngineEvent>) {
+        run_project(&self.root, "p", options)
+    }
+
+    fn output(&self, block: &str, idx: usize) -> PathBuf {
+        self.root.join(".mage_data/pipelines/p/.variables").join(block).join(format!("output_{idx}"))
+    }
+
+    fn json_output(&self, block: &str, idx: usize) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.output(block, idx).join("data.json")).unwrap()).unwrap()
+    }
+}
+
+fn options() -> RunOptions {
+    RunOptions { python: Some(python()), ..RunOptions::default() }
+}
+
+fn run_project(root: &Path, pipeline: &str, options: RunOptions) -> (RunRecord, Vec<EngineEvent>) {
+    let project = pipeline::load::load_project(&DiskVfs, root);
+    let mut events = Vec::new();
+    let record = engine::run(&project, pipeline, &options, &mut |event| events.push(event.clone())).unwrap();
+    (record, events)
+}
+
+fn statuses(record: &RunRecord) -> Vec<(String, BlockStatus)> {
+    record.blocks.iter().map(|block| (block.uuid.clone(), block.status)).collect()
+}
+
+fn status(record: &RunRecord, uuid: &str) -> BlockStatus {
+    record.blocks.iter().find(|block| block.uuid == uuid).unwrap_or_else(|| panic!("no block {uuid} in {record:#?}")).status
+}
+
+fn block<'a>(record: &'a RunRecord, uuid: &str) -> &'a pipeline::runrecord::BlockRun {
+    record.blocks.iter().find(|block| block.uuid == uuid).unwrap()
+}
+
+fn stdout_of(events: &[EngineEvent], uuid: &str) -> String {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            EngineEvent::Stream { block, text, .. } if block == uuid => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if [".mage_data", "output", "__pycache__"].iter().any(|skip| name == *skip) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+const LOADER: &str = "@data_loader\ndef load(*args, **kwargs):\n    return {'n': 1}\n";
+
+#[test]
+fn taxi_embedded_end_to_end_then_changed_with_early_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("nyc_taxi");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/nyc_taxi"), &root);
+
+    let (record, events) = run_project(&root, "taxi_embedded", options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}\n{events:#?}");
+    assert_eq!(
+        statuses(&record),
+        [
+            ("load_taxi_data".to_owned(), BlockStatus::Succeeded),
+            ("transform_taxi_data".to_owned(), BlockStatus::Succeeded),
+            ("trips_per_day".to_owned(), BlockStatus::Succeeded),
+            ("export_daily_to_parquet".to_owned(), BlockStatus::Succeeded),
+        ]
+    );
+    assert!(root.join("output/trips_per_day.parquet").is_file());
+    assert_eq!(block(&record, "load_taxi_data").rows, Some(10_000));
+    assert_eq!(block(&record, "transform_taxi_data").rows, Some(9512));
+    assert_eq!(block(&record, "transform_taxi_data").tests.iter().filter(|it| it.passed).count(), 4);
+    assert!(stdout_of(&events, "export_daily_to_parquet").contains("Wrote "));
+    let vars = root.join(".mage_data/pipelines/taxi_embedded/.variables");
+    assert!(vars.join("transform_taxi_data/output_0/data.parquet").is_file());
+    assert_eq!(std::fs::read_to_string(vars.join("transform_taxi_data/output_0/type.json")).unwrap(), r#"{"type":"dataframe"}"#);
+    assert!(vars.join("trips_per_day/wand.json").is_file());
+    let latest = pipeline::runrecord::read_latest(&root.join(".mage_data"), "taxi_embedded").unwrap();
+    assert_eq!(latest, record);
+
+    // Nothing changed: everything is reused.
+    let (record, _) = run_project(&root, "taxi_embedded", RunOptions { mode: Mode::Changed, ..options() });
+    assert!(record.blocks.iter().all(|block| block.status == BlockStatus::Reused), "{record:#?}");
+
+    // A comment in the SQL: it re-runs, its output is the same, so the exporter stays fresh.
+    let sql = root.join("transformers/trips_per_day.sql");
+    let text = std::fs::read_to_string(&sql).unwrap();
+    std::fs::write(&sql, format!("-- a new comment\n{text}")).unwrap();
+    let (record, events) = run_project(&root, "taxi_embedded", RunOptions { mode: Mode::Changed, ..options() });
+    assert_eq!(
+        statuses(&record),
+        [
+            ("load_taxi_data".to_owned(), BlockStatus::Reused),
+            ("transform_taxi_data".to_owned(), BlockStatus::Reused),
+            ("trips_per_day".to_owned(), BlockStatus::Succeeded),
+            ("export_daily_to_parquet".to_owned(), BlockStatus::Reused),
+        ],
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn arguments_follow_upstream_order_and_outputs_follow_mage_return_rules() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("a", "data_loader", "python", &[], ""),
+            B("b", "data_loader", "python", &[], ""),
+            B("pair", "data_loader", "python", &[], ""),
+            B("single", "data_loader", "python", &[], ""),
+            B("nothing", "data_loader", "python", &[], ""),
+            B("c", "transformer", "python", &["b", "a", "pair", "single", "nothing"], ""),
+        ],
+        "",
+    );
+    p.write("data_loaders/a.py", "@data_loader\ndef f():\n    return 'A'\n");
+    p.write("data_loaders/b.py", "@data_loader\ndef f():\n    return 'B'\n");
+    p.write(
+        "data_loaders/pair.py",
+        "@data_loader\ndef f():\n    return 1, {'x': 2}\n\n@test\ndef t(first, second):\n    assert first == 1 and second == {'x': 2}\n",
+    );
+    p.write("data_loaders/single.py", "@data_loader\ndef f():\n    return [5]\n");
+    p.write("data_loaders/nothing.py", "@data_loader\ndef f():\n    print('nothing to return')\n");
+    p.write("transformers/c.py", "@transformer\ndef f(first, second, pair, single, nothing):\n    return [[first, second, pair, single, nothing]]\n");
+    let (record, events) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}\n{events:#?}");
+    assert_eq!(p.json_output("pair", 0), serde_json::json!(1));
+    assert_eq!(p.json_output("pair", 1), serde_json::json!({"x": 2}));
+    assert_eq!(block(&record, "pair").tests.len(), 1);
+    assert!(block(&record, "pair").tests[0].passed);
+    assert!(!p.output("nothing", 0).exists());
+    assert_eq!(p.json_output("c", 0), serde_json::json!(["B", "A", [1, {"x": 2}], 5, []]));
+}
+
+#[test]
+fn kwargs_only_with_double_star_kwargs() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("plain", "data_loader", "python", &[], "configuration:\n  my_var: 7"),
+            B("with_kwargs", "data_loader", "python", &[], "configuration:\n  my_var: 7"),
+        ],
+        "variables:\n  pipeline_var: from_pipeline\n  overridden: old\n",
+    );
+    p.write("data_loaders/plain.py", "@data_loader\ndef f():\n    return 'no kwargs needed'\n");
+    p.write(
+        "data_loaders/with_kwargs.py",
+        "@data_loader\ndef f(**kwargs):\n    keys = ['env', 'pipeline_var', 'overridden', 'pipeline_uuid', 'block_uuid']\n    \
+         out = {k: kwargs[k] for k in keys}\n    out['my_var'] = kwargs['configuration']['my_var']\n    \
+         out['has_date'] = 'execution_date' in kwargs\n    out['repo'] = kwargs['repo_path'].endswith('proj')\n    return out\n",
+    );
+    let mut vars = serde_json::Map::new();
+    vars.insert("overridden".into(), serde_json::json!("new"));
+    let (record, events) = p.run(RunOptions { vars, ..options() });
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}\n{events:#?}");
+    assert_eq!(
+        p.json_output("with_kwargs", 0),
+        serde_json::json!({"env": "dev", "pipeline_var": "from_pipeline", "overridden": "new", "pipeline_uuid": "p",
+            "block_uuid": "with_kwargs", "my_var": 7, "has_date": true, "repo": true})
+    );
+}
+
+#[test]
+fn failing_test_fails_the_block_and_isolates_its_branch() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("load", "data_loader", "python", &[], ""),
+            B("bad", "transformer", "python", &["load"], ""),
+            B("bad_child", "data_exporter", "python", &["bad"], ""),
+            B("raises", "transformer", "python", &["load"], ""),
+            B("good", "transformer", "python", &["load"], ""),
+            B("good_child", "data_exporter", "python", &["good"], ""),
+        ],
+        "",
+    );
+    p.write("data_loaders/load.py", LOADER);
+    p.write("transformers/bad.py", "@transformer\ndef f(d):\n    return d\n\n@test\ndef test_fails(out):\n    assert out['n'] == 2, 'n is not 2'\n");
+    p.write("data_exporters/bad_child.py", "@data_exporter\ndef f(d):\n    pass\n");
+    p.write("transformers/raises.py", "@transformer\ndef f(d):\n    raise ValueError('boom')\n");
+    p.write("transformers/good.py", "@transformer\ndef f(d):\n    return d['n'] + 1\n");
+    p.write("data_exporters/good_child.py", "@data_exporter\ndef f(n):\n    print('got', n)\n");
+    let (record, events) = p.run(options());
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(status(&record, "bad"), BlockStatus::Failed);
+    assert_eq!(status(&record, "bad_child"), BlockStatus::Skipped);
+    assert_eq!(status(&record, "raises"), BlockStatus::Failed);
+    assert_eq!(status(&record, "good"), BlockStatus::Succeeded);
+    assert_eq!(status(&record, "good_child"), BlockStatus::Succeeded);
+    let bad = block(&record, "bad");
+    assert_eq!(bad.tests.len(), 1);
+    assert!(!bad.tests[0].passed);
+    assert_eq!(bad.tests[0].message.as_deref(), Some("n is not 2"));
+    assert_eq!(bad.error.as_ref().unwrap().evalue, "Failed to pass tests for block bad");
+    let raises = block(&record, "raises").error.as_ref().unwrap();
+    assert_eq!((raises.ename.as_str(), raises.evalue.as_str(), raises.line), ("ValueError", "boom", Some(3)));
+    assert_eq!(stdout_of(&events, "good_child"), "got 2\n");
+
+    // Without tests the test-failing block succeeds.
+    let (record, _) = p.run(RunOptions { run_tests: false, ..options() });
+    assert_eq!(status(&record, "bad"), BlockStatus::Succeeded);
+}
+
+#[test]
+fn wrong_argument_count_is_mages_error() {
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("t", "transformer", "python", &["load"], "")], "");
+    p.write("data_loaders/load.py", LOADER);
+    p.write("transformers/t.py", "@transformer\ndef f(a, b):\n    return a\n");
+    let (record, _) = p.run(options());
+    let error = block(&record, "t").error.clone().unwrap();
+    assert!(error.evalue.starts_with("Block t may be missing upstream dependencies"), "{error:?}");
+}
+
+#[test]
+fn retries_count_attempts() {
+    let p = TestProject::new(
+        "retry_config:\n  retries: 5\n  delay: 0\n",
+        &[B("flaky", "data_loader", "python", &[], "retry_config:\n  retries: 2\n  delay: 0")],
+        "",
+    );
+    p.write(
+        "data_loaders/flaky.py",
+        "import os\n\n@data_loader\ndef f(**kwargs):\n    path = os.path.join(kwargs['repo_path'], 'count.txt')\n    \
+         n = int(open(path).read()) if os.path.exists(path) else 0\n    open(path, 'w').write(str(n + 1))\n    \
+         if n < 2:\n        raise RuntimeError(f'attempt {n + 1} fails')\n    return n\n",
+    );
+    let (record, events) = p.run(options());
+    assert_eq!(status(&record, "flaky"), BlockStatus::Succeeded, "{events:#?}");
+    assert_eq!(block(&record, "flaky").attempts, 3);
+    assert_eq!(events.iter().filter(|it| matches!(it, EngineEvent::BlockRetrying { .. })).count(), 2);
+
+    // Out of retries: the block fails after 3 attempts.
+    std::fs::write(p.root.join("count.txt"), "-5").unwrap();
+    let (record, _) = p.run(options());
+    assert_eq!(status(&record, "flaky"), BlockStatus::Failed);
+    assert_eq!(block(&record, "flaky").attempts, 3);
+}
+
+fn chain_project() -> TestProject {
+    let p = TestProject::new(
+        "",
+        &[
+            B("load", "data_loader", "python", &[], ""),
+            B("mid", "transformer", "python", &["load"], ""),
+            B("leaf", "data_exporter", "python", &["mid"], ""),
+            B("side", "transformer", "python", &["load"], ""),
+        ],
+        "",
+    );
+    p.write("data_loaders/load.py", LOADER);
+    p.write(
+        "transformers/mid.py",
+        "import os\n\n@transformer\ndef f(d, **kwargs):\n    if os.path.exists(os.path.join(kwargs['repo_path'], 'fail')):\n        raise RuntimeError('flag')\n    return d['n'] * 10\n",
+    );
+    p.write("data_exporters/leaf.py", "@data_exporter\ndef f(x):\n    return x + 1\n");
+    p.write("transformers/side.py", "@transformer\ndef f(d):\n    return d\n");
+    p
+}
+
+fn ran(record: &RunRecord) -> Vec<&str> {
+    record.blocks.iter().filter(|block| block.status == BlockStatus::Succeeded).map(|block| block.uuid.as_str()).collect()
+}
+
+#[test]
+fn changed_runs_edited_blocks_and_descendants_with_early_cutoff() {
+    let p = chain_project();
+    let (record, _) = p.run(options());
+    assert_eq!(ran(&record), ["load", "mid", "leaf", "side"]);
+    let (record, _) = p.run(RunOptions { mode: Mode::Changed, ..options() });
+    assert!(ran(&record).is_empty(), "{record:#?}");
+
+    p.write("transformers/mid.py", "@transformer\ndef f(d):\n    return d['n'] * 100\n");
+    let (record, events) = p.run(RunOptions { mode: Mode::Changed, ..options() });
+    assert_eq!(ran(&record), ["mid", "leaf"]);
+    assert!(events.iter().any(|it| matches!(it, EngineEvent::Stale { block, causes } if block == "mid" && causes[0].contains("code"))));
+    assert_eq!(p.json_output("leaf", 0), serde_json::json!(101));
+
+    // Same output after the edit: the descendants stay fresh.
+    p.write("transformers/mid.py", "# a comment\n@transformer\ndef f(d):\n    return d['n'] * 100\n");
+    let (record, _) = p.run(RunOptions { mode: Mode::Changed, ..options() });
+    assert_eq!(ran(&record), ["mid"]);
+    assert_eq!(status(&record, "leaf"), BlockStatus::Reused);
+
+    // Runtime variables are inputs of every block.
+    let mut vars = serde_json::Map::new();
+    vars.insert("x".into(), serde_json::json!(1));
+    let (record, _) = p.run(RunOptions { mode: Mode::Changed, vars, ..options() });
+    assert_eq!(ran(&record), ["load", "mid", "leaf", "side"]);
+}
+
+#[test]
+fn resume_reruns_failed_and_skipped_blocks() {
+    let p = chain_project();
+    p.write("fail", "");
+    let (record, _) = p.run(options());
+    assert_eq!(statuses(&record)[1..3], [("mid".to_owned(), BlockStatus::Failed), ("leaf".to_owned(), BlockStatus::Skipped)]);
+    assert_eq!(ran(&record), ["load", "side"]);
+    std::fs::remove_file(p.root.join("fail")).unwrap();
+    let (record, _) = p.run(RunOptions { mode: Mode::Resume, ..options() });
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(ran(&record), ["mid", "leaf"]);
+    assert_eq!(status(&record, "load"), BlockStatus::Reused);
+    assert_eq!(p.json_output("leaf", 0), serde_json::json!(11));
+}
+
+#[test]
+fn block_runs_after_its_missing_or_stale_ancestors_only() {
+    let p = chain_project();
+    let (record, _) = p.run(RunOptions { block: Some("mid".into()), ..options() });
+    assert_eq!(ran(&record), ["load", "mid"]);
+    assert_eq!(record.blocks.len(), 2);
+    let (record, _) = p.run(RunOptions { block: Some("leaf".into()), ..options() });
+    assert_eq!(ran(&record), ["leaf"]);
+    assert_eq!(statuses(&record)[..2], [("load".to_owned(), BlockStatus::Reused), ("mid".to_owned(), BlockStatus::Reused)]);
+}
+
+#[test]
+fn a_crashed_worker_fails_its_block_and_the_next_block_runs() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("load", "data_loader", "python", &[], ""),
+            B("crash", "transformer", "python", &["load"], ""),
+            B("after", "transformer", "python", &["load"], ""),
+        ],
+        "",
+    );
+    p.write("data_loaders/load.py", LOADER);
+    p.write("transformers/crash.py", "import os\n\n@transformer\ndef f(d):\n    print('going down', flush=True)\n    os._exit(3)\n");
+    p.write("transformers/after.py", "@transformer\ndef f(d):\n    return d['n'] + 41\n");
+    let (record, _) = p.run(RunOptions { max_parallel: 1, ..options() });
+    let crash = block(&record, "crash");
+    assert_eq!(crash.status, BlockStatus::Failed);
+    assert_eq!(crash.error.as_ref().unwrap().ename, "WorkerLost");
+    assert_eq!(status(&record, "after"), BlockStatus::Succeeded);
+    assert_eq!(p.json_output("after", 0), serde_json::json!(42));
+}
+
+#[test]
+fn timeout_interrupts_a_block() {
+    let p = TestProject::new("", &[B("slow", "data_loader", "python", &[], "timeout: 1"), B("next", "transformer", "python", &["slow"], "")], "");
+    p.write("data_loaders/slow.py", "import time\n\n@data_loader\ndef f():\n    time.sleep(60)\n");
+    p.write("transformers/next.py", "@transformer\ndef f(x):\n    return x\n");
+    let (record, _) = p.run(options());
+    assert_eq!(block(&record, "slow").error.as_ref().unwrap().ename, "TimeoutError");
+    assert_eq!(status(&record, "next"), BlockStatus::Skipped);
+}
+
+#[test]
+fn cancel_records_a_cancelled_run() {
+    let p = TestProject::new("", &[B("slow", "data_loader", "python", &[], ""), B("next", "transformer", "python", &["slow"], "")], "");
+    p.write("data_loaders/slow.py", "import time\n\n@data_loader\ndef f():\n    print('sleeping', flush=True)\n    time.sleep(60)\n");
+    p.write("transformers/next.py", "@transformer\ndef f(x):\n    return x\n");
+    let options = options();
+    let cancel = options.cancel.clone();
+    let project = pipeline::load::load_project(&DiskVfs, &p.root);
+    let record = engine::run(&project, "p", &options, &mut |event| {
+        if matches!(event, EngineEvent::Stream { text, .. } if text.contains("sleeping")) {
+            cancel.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    assert_eq!(record.status, RunStatus::Cancelled);
+    assert_eq!(statuses(&record), [("slow".to_owned(), BlockStatus::Cancelled), ("next".to_owned(), BlockStatus::Cancelled)]);
+    let latest = pipeline::runrecord::read_latest(&p.root.join(".mage_data"), "p").unwrap();
+    assert_eq!(latest.status, RunStatus::Cancelled);
+}
+
+#[test]
+fn sql_blocks_on_polars_and_data_providers_refused() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("load", "data_loader", "python", &[], ""),
+            B("agg", "transformer", "sql", &["load"], ""),
+            B("pg", "transformer", "sql", &["load"], "configuration:\n  data_provider: postgres\n  data_provider_profile: default"),
+            B("check", "data_exporter", "python", &["agg"], ""),
+            B("notes", "markdown", "markdown", &[], ""),
+        ],
+        "variables:\n  min_x: 1\n",
+    );
+    p.write("data_loaders/load.py", "import pandas as pd\n\n@data_loader\ndef f():\n    return pd.DataFrame({'g': ['a', 'a', 'b'], 'x': [1, 2, 3]})\n");
+    p.write("transformers/agg.sql", "SELECT g, SUM(x) AS total FROM {{ df_1 }} WHERE x >= {{ variables('min_x') }} AND x >= {{ min_x }} GROUP BY g ORDER BY g\n");
+    p.write("transformers/pg.sql", "SELECT * FROM {{ df_1 }}\n");
+    p.write("data_exporters/check.py", "@data_exporter\ndef f(df):\n    return df.to_dict(orient='list')\n");
+    p.write("markdowns/notes.md", "# notes\n");
+    let (record, events) = p.run(options());
+    assert_eq!(status(&record, "agg"), BlockStatus::Succeeded, "{events:#?}");
+    assert_eq!(block(&record, "agg").rows, Some(2));
+    assert_eq!(p.json_output("check", 0), serde_json::json!({"g": ["a", "b"], "total": [3, 3]}));
+    assert_eq!(
+        block(&record, "pg").error.as_ref().unwrap().evalue,
+        "not supported yet: data_provider postgres (block pg); Wand runs SQL blocks without data_provider on polars"
+    );
+    assert!(record.blocks.iter().all(|block| block.uuid != "notes"), "markdown blocks are not run");
+}
+
+#[test]
+fn cli_json_events_and_exit_code() {
+    let p = TestProject::new("", &[B("ok", "data_loader", "python", &[], ""), B("bad", "data_loader", "python", &[], "")], "");
+    p.write("data_loaders/ok.py", LOADER);
+    p.write("data_loaders/bad.py", "@data_loader\ndef f():\n    raise KeyError('x')\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wand"))
+        .args(["run", p.root.to_str().unwrap(), "p", "--json"])
+        .env("WAND_PYTHON", python())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
+    assert_eq!(events.last().unwrap()["status"], "failed");
+    assert!(events.iter().any(|it| it["event"] == "block_finished" && it["block"] == "ok" && it["status"] == "succeeded"));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wand"))
+        .args(["run", p.root.to_str().unwrap(), "p", "--block", "ok", "--no-test"])
+        .env("WAND_PYTHON", python())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.contains("block  status"), "{summary}");
+}
+
+#[test]
+fn missing_pandas_fails_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Python without pandas: the system one without site-packages.
+    let fake = dir.path().join("python");
+    std::fs::write(&fake, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::process::Command::new("chmod").args(["+x", fake.to_str().unwrap()]).status().unwrap();
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], "")], "");
+    p.write("data_loaders/load.py", LOADER);
+    let project = pipeline::load::load_project(&DiskVfs, &p.root);
+    let err = engine::run(&project, "p", &RunOptions { python: Some(fake), ..RunOptions::default() }, &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("python3 -m venv .venv && .venv/bin/pip install pandas pyarrow"), "{text}");
+    assert!(text.contains("WAND_PYTHON="), "{text}");
+}
