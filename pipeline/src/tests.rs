@@ -506,3 +506,30 @@ fn example_projects() {
         }
     }
 }
+
+/// A platform root (spec 1.1): `settings.yaml` lists sub-projects, and `file_source.path` is
+/// relative to the platform root and decides the file.
+#[test]
+fn platform_roots_and_file_source_paths() {
+    let mut vfs = MemVfs::default();
+    vfs.insert("/plat/settings.yaml", "projects:\n  unit_a: {}\n  unit_b: {}\n");
+    vfs.insert(
+        "/plat/unit_a/pipelines/train/metadata.yaml",
+        "blocks:\n- uuid: hyperparameter_tuning/sklearn\n  type: transformer\n  configuration:\n    file_source:\n      path: unit_a/transformers/tuning/sklearn.py\n",
+    );
+    vfs.insert("/plat/unit_a/transformers/tuning/sklearn.py", "@transformer\ndef t(*args):\n    pass\n");
+    vfs.insert("/plat/unit_b/pipelines/other/metadata.yaml", "blocks: []\n");
+    assert_eq!(
+        crate::vfs::find_root(&vfs, Path::new("/plat")),
+        Some(crate::vfs::Root::Platform { root: "/plat".into(), projects: vec!["/plat/unit_a".into(), "/plat/unit_b".into()] })
+    );
+    assert_eq!(
+        crate::vfs::find_root(&vfs, Path::new("/plat/unit_a/transformers/tuning/sklearn.py")),
+        Some(crate::vfs::Root::Project("/plat/unit_a".into()))
+    );
+    let project = crate::load::load_project(&vfs, Path::new("/plat/unit_a"));
+    assert_eq!(project.platform_root.as_deref(), Some(Path::new("/plat")));
+    let block = &project.pipelines["train"].blocks[0];
+    assert_eq!(block.file.as_deref(), Some(Path::new("transformers/tuning/sklearn.py")));
+    assert!(crate::check::project(&project).is_empty(), "{:#?}", crate::check::project(&project));
+}
