@@ -468,6 +468,39 @@ fn sql_blocks_on_polars_and_data_providers_refused() {
         "not supported yet: data_provider postgres (block pg); Wand runs SQL blocks without data_provider on polars"
     );
     assert!(record.blocks.iter().all(|block| block.uuid != "notes"), "markdown blocks are not run");
+
+    // A frame read back from the variables dir reaches a Python block (a new worker).
+    std::fs::remove_dir_all(p.output("check", 0)).unwrap();
+    let (record, events) = p.run(RunOptions { block: Some("check".into()), ..options() });
+    assert_eq!(statuses(&record), [("load".to_owned(), BlockStatus::Reused), ("agg".to_owned(), BlockStatus::Reused), ("check".to_owned(), BlockStatus::Succeeded)], "{events:#?}");
+    assert_eq!(p.json_output("check", 0), serde_json::json!({"g": ["a", "b"], "total": [3, 3]}));
+}
+
+#[test]
+fn outputs_are_readable_by_pandas_and_markdown_upstreams_give_nothing() {
+    let p = TestProject::new(
+        "",
+        &[
+            B("notes", "markdown", "markdown", &[], ""),
+            B("load", "data_loader", "python", &["notes"], ""),
+        ],
+        "",
+    );
+    p.write("markdowns/notes.md", "# notes\n");
+    p.write(
+        "data_loaders/load.py",
+        "import pandas as pd\n\n@data_loader\ndef f(notes):\n    assert notes == []\n    \
+         return pd.DataFrame({'when': pd.to_datetime(['2024-01-01', '2024-01-02']), 'x': [1.5, None], 's': ['a', None]})\n",
+    );
+    let (record, events) = p.run(options());
+    assert_eq!(status(&record, "load"), BlockStatus::Succeeded, "{events:#?}");
+    let parquet = p.output("load", 0).join("data.parquet");
+    let out = std::process::Command::new(python())
+        .args(["-c", "import sys, pandas; df = pandas.read_parquet(sys.argv[1]); print(len(df), str(df['when'].dtype).startswith('datetime64'), df['x'].isna().sum())"])
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2 True 1", "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

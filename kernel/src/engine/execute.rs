@@ -107,6 +107,8 @@ struct Spec {
 
 struct Shared {
     root: PathBuf,
+    /// The blocks of this run.
+    scope: BTreeSet<String>,
     vars_dir: PathBuf,
     pipeline: String,
     run_id: String,
@@ -238,6 +240,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     let run_id = new_run_id();
     let shared = Arc::new(Shared {
         root: project.root.clone(),
+        scope: scope.iter().cloned().collect(),
         vars_dir: vars_dir.clone(),
         pipeline: pipeline_uuid.to_owned(),
         run_id: run_id.clone(),
@@ -520,6 +523,10 @@ fn outputs_of(shared: &Shared, uuid: &str) -> anyhow::Result<Arc<Vec<Output>>> {
     if let Some(outputs) = shared.outputs.lock().unwrap().get(uuid) {
         return Ok(outputs.clone());
     }
+    if !shared.scope.contains(uuid) {
+        // A block pipeline runs do not execute (markdown, chart): no outputs, as in Mage.
+        return Ok(Arc::new(Vec::new()));
+    }
     let n = shared.provenance.lock().unwrap().get(uuid).map(|it| it.n_outputs);
     let Some(n) = n else { anyhow::bail!("block `{uuid}` has no stored output") };
     let outputs = Arc::new(store::read_outputs(&store::block_dir(&shared.vars_dir, &shared.pipeline, uuid), n)?);
@@ -547,6 +554,8 @@ fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
     }
 }
 
+/// Runs a SQL block on a thread of its own, so a timeout or a cancellation ends the block
+/// (polars cannot be stopped midway: the query finishes in the background and is dropped).
 fn run_sql(shared: &Shared, spec: &Spec, text: &str) -> Attempt {
     let mut inputs = Vec::new();
     for up in &spec.upstream {
@@ -555,9 +564,28 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str) -> Attempt {
             Err(err) => return failed(error("Exception", format!("{err:#}"))),
         }
     }
-    match sql::run(&spec.uuid, &spec.configuration, text, &inputs, &shared.globals) {
-        Ok(df) => Attempt { outputs: Some(vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }]), tests: Vec::new(), error: None, cancelled: false },
-        Err(err) => failed(error("SQLError", format!("{err:#}"))),
+    let (tx, rx) = mpsc::channel();
+    let (uuid, configuration, text, globals) = (spec.uuid.clone(), spec.configuration.clone(), text.to_owned(), shared.globals.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(sql::run(&uuid, &configuration, &text, &inputs, &globals));
+    });
+    let deadline = spec.timeout.map(|secs| Instant::now() + Duration::from_secs_f64(secs));
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Ok(df)) => {
+                let outputs = vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }];
+                return Attempt { outputs: Some(outputs), tests: Vec::new(), error: None, cancelled: false };
+            }
+            Ok(Err(err)) => return failed(error("SQLError", format!("{err:#}"))),
+            Err(RecvTimeoutError::Disconnected) => return failed(error("SQLError", "the SQL thread panicked")),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if shared.cancel.load(Ordering::SeqCst) {
+            return Attempt { outputs: None, tests: Vec::new(), error: Some(error("KeyboardInterrupt", "cancelled")), cancelled: true };
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return failed(error("TimeoutError", format!("block {} timed out after {} s", spec.uuid, spec.timeout.unwrap_or_default())));
+        }
     }
 }
 

@@ -200,13 +200,13 @@ impl Worker {
             match worker.incoming.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Incoming::Frame(frame)) if frame.header["type"] == "hello" => {
                     worker.hello = frame.header;
+                    stderr_text.lines().for_each(|line| log(line.to_owned()));
                     break;
                 }
                 Ok(Incoming::Frame(_)) => {}
                 Ok(Incoming::Stderr(line)) => {
                     stderr_text.push_str(&line);
                     stderr_text.push('\n');
-                    log(line);
                 }
                 Ok(Incoming::Closed(_)) | Err(RecvTimeoutError::Disconnected) => {
                     let status = worker.child.wait().ok();
@@ -214,6 +214,16 @@ impl Worker {
                     while let Ok(Incoming::Stderr(line)) = worker.incoming.recv_timeout(Duration::from_millis(200)) {
                         stderr_text.push_str(&line);
                         stderr_text.push('\n');
+                    }
+                    let missing: Vec<&str> =
+                        ["pandas", "pyarrow"].into_iter().filter(|name| stderr_text.contains(&format!("No module named '{name}'"))).collect();
+                    if !missing.is_empty() {
+                        anyhow::bail!(
+                            "the Python interpreter `{}` cannot import {}, which Python blocks need\n{}",
+                            python.display(),
+                            missing.join(" and "),
+                            fix_hint()
+                        );
                     }
                     anyhow::bail!(
                         "the Python worker (`{}`) exited before starting ({}):\n{}\n{}",
