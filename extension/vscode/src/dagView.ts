@@ -187,7 +187,7 @@ svg.dag { display: block; margin: 0 auto; font-family: var(--vscode-editor-font-
 .node:focus { outline: none; } .node:focus .box { stroke: var(--focus); }
 .node.state-ok { --c: var(--ok); } .node.state-stale { --c: var(--stale); } .node.state-failed { --c: var(--failed); }
 .node.state-running { --c: var(--running); } .node.state-skipped { --c: var(--skipped); } .node.state-never { --c: var(--never); }
-.node.state-never .box { stroke-dasharray: 5 3; }
+.node.state-never .box { stroke-dasharray: 5 3; } .node.state-never .state { fill: var(--muted); }
 .empty { color: var(--muted); padding: 16px; }
 `;
 
