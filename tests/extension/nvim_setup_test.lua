@@ -111,4 +111,23 @@ vim.cmd('setfiletype yaml')
 vim.wait(300)
 check('no client outside a Mage project', #vim.lsp.get_clients({ bufnr = vim.api.nvim_get_current_buf() }) == 0)
 
+-- Neovim 0.11 style: lsp/wand.lua found on 'runtimepath' by vim.lsp.enable('wand').
+vim.api.nvim_clear_autocmds({ group = 'wand' })
+for _, it in ipairs(vim.lsp.get_clients({ name = 'wand' })) do
+  it:stop(true)
+end
+vim.wait(3000, function()
+  return #vim.lsp.get_clients({ name = 'wand' }) == 0
+end, 50)
+vim.lsp.config('wand', { cmd = { server } })
+vim.lsp.enable('wand')
+vim.cmd.edit(vim.fn.fnameescape(project .. '/pipelines/taxi_embedded/metadata.yaml'))
+local embedded = vim.api.nvim_get_current_buf()
+local enabled
+local enabled_ok = vim.wait(15000, function()
+  enabled = vim.lsp.get_clients({ name = 'wand', bufnr = embedded })[1]
+  return enabled ~= nil and enabled.initialized == true
+end, 50)
+check("vim.lsp.enable('wand') attaches with lsp/wand.lua", enabled_ok and vim.fs.normalize(enabled.root_dir or '') == project, enabled and enabled.root_dir)
+
 finish()

@@ -74,18 +74,25 @@ after(async () => {
 
 test('the server answers wand/dag for taxi_embedded with its four blocks and three edges', () => {
     assert.equal(dag.pipeline, 'taxi_embedded');
-    assert.deepEqual(dag.nodes.map((it) => it.uuid).sort(), expectedNodes);
+    // Besides the four wired blocks the server lists the markdown block `about` (documentation,
+    // no edges): Mage counts markdown blocks as pipeline blocks.
+    const wired = dag.nodes.filter((it) => it.type !== 'markdown');
+    assert.deepEqual(wired.map((it) => it.uuid).sort(), expectedNodes);
+    for (const it of dag.nodes.filter((node) => node.type === 'markdown')) {
+        assert.ok(!dag.edges.some((edge) => edge.from === it.uuid || edge.to === it.uuid), `markdown block ${it.uuid} has no edges`);
+    }
     assert.deepEqual(dag.edges.map((it) => `${it.from}->${it.to}`).sort(), [...expectedEdges].sort());
-    for (const node of dag.nodes) assert.match(node.file ?? '', /^file:\/\/.*examples\/nyc_taxi\/.+\.(py|sql)$/, `${node.uuid} has a file URI`);
+    for (const node of wired) assert.match(node.file ?? "", /^file:\/\/.*examples\/nyc_taxi\/.+\.(py|sql)$/, `${node.uuid} has a file URI`);
 });
 
 test('the SVG has a node group with data-uuid per block and a path per edge', async () => {
     const uuids = await page.$$eval('svg.dag g.node[data-uuid]', (nodes) => nodes.map((it) => it.getAttribute('data-uuid')));
-    assert.deepEqual(uuids.sort(), expectedNodes);
+    assert.deepEqual(uuids.sort(), dag.nodes.map((it) => it.uuid).sort(), 'one group per node of the answer');
+    for (const uuid of expectedNodes) assert.ok(uuids.includes(uuid), `${uuid} is drawn`);
     const edges = await page.$$eval('svg.dag path.edge', (paths) => paths.map((it) => `${it.getAttribute('data-from')}->${it.getAttribute('data-to')}`));
     assert.deepEqual(edges.sort(), [...expectedEdges].sort());
     const labels = await page.$$eval('svg.dag g.node text.name', (texts) => texts.map((it) => it.textContent));
-    assert.deepEqual(labels.sort(), expectedNodes);
+    for (const uuid of expectedNodes) assert.ok(labels.includes(uuid), `${uuid} is labelled`);
 });
 
 test('every block and edge is drawn with a non-zero box inside the viewport', async () => {
@@ -162,6 +169,6 @@ test('an update message redraws the graph in place', async () => {
     const svg = view.renderDagSvg(changed);
     await page.evaluate((svg) => window.postMessage({ type: 'update', svg, title: 'taxi_embedded' }, '*'), svg);
     await page.waitForFunction(() => document.querySelector('g.node[data-uuid="trips_per_day"]')?.classList.contains('state-running'));
-    assert.equal(await page.locator('g.node.state-ok').count(), 3);
+    assert.equal(await page.locator('g.node.state-ok').count(), dag.nodes.length - 1);
     await page.screenshot({ path: path.join(outDir, 'taxi_embedded_dag_states.png'), fullPage: true });
 });

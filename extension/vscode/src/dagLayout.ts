@@ -1,7 +1,7 @@
 /**
  * A layered (Sugiyama-style, simplified) layout of a pipeline DAG: pure functions, no `vscode`.
  *
- * Self loops and edges naming unknown blocks are dropped.
+ * Self loops and edges naming unknown blocks are dropped; blocks without any edge get a last row.
  *
  * 1. Layers: longest path from the sources (Kahn's order), so every edge points down.
  *    Blocks on a cycle (the server reports those as diagnostics, but may still send the edges)
@@ -101,6 +101,13 @@ export function layoutDag(nodes: readonly Pick<DagNode, 'uuid'>[], edges: readon
     const keptEdges = uniqueEdges(edges).filter((edge) => known.has(edge.from) && known.has(edge.to) && edge.from !== edge.to);
     const layerOf = assignLayers(uuids, keptEdges);
 
+    // Blocks with no edge at all (markdown notes, say) go to a row of their own below the graph,
+    // so they do not push the sources off centre.
+    const wired = new Set(keptEdges.flatMap((edge) => [edge.from, edge.to]));
+    if (wired.size > 0) {
+        const below = Math.max(...[...wired].map((uuid) => layerOf.get(uuid) ?? 0)) + 1;
+        for (const uuid of uuids) if (!wired.has(uuid)) layerOf.set(uuid, below);
+    }
     const layerCount = uuids.length === 0 ? 0 : Math.max(...uuids.map((uuid) => layerOf.get(uuid) ?? 0)) + 1;
     const layers: string[][] = Array.from({ length: layerCount }, () => []);
     for (const uuid of uuids) layers[layerOf.get(uuid) ?? 0].push(uuid);

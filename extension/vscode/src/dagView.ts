@@ -53,7 +53,8 @@ export function escapeHtml(text: string): string {
 }
 
 function subtitle(node: DagNode): string {
-    return [node.type, node.language].filter((it): it is string => typeof it === 'string' && it.length > 0).join(' · ');
+    const parts = [node.type, node.language].filter((it): it is string => typeof it === 'string' && it.length > 0);
+    return [...new Set(parts)].join(' · ');
 }
 
 /** The lines of a node box, used both to size the boxes and to draw them. */

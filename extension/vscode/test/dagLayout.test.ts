@@ -38,7 +38,7 @@ test('barycenter ordering removes the crossing of two parallel chains given in c
 test('isolated blocks, unknown edge ends, duplicates and self loops are tolerated', () => {
     const layout = layoutDag(nodes('a', 'b', 'lonely', 'a'), [edge('a', 'b'), edge('a', 'b'), edge('a', 'ghost'), edge('b', 'b')]);
     assert.equal(layout.nodes.length, 3);
-    assert.deepEqual(layout.layers[0], ['a', 'lonely']);
+    assert.deepEqual(layout.layers, [['a'], ['b'], ['lonely']], 'a block without edges gets a row below the graph');
     assert.deepEqual(
         layout.edges.map((it) => [it.from, it.to]),
         [['a', 'b']],
@@ -59,6 +59,10 @@ test('boxes grow with the longest label and the canvas holds every box', () => {
     for (const it of layout.nodes) {
         assert.ok(it.x >= 0 && it.y >= 0 && it.x + it.width <= layout.width && it.y + it.height <= layout.height);
     }
+});
+
+test('without any edge, all blocks share the first row', () => {
+    assert.deepEqual(layoutDag(nodes('a', 'b'), []).layers, [['a', 'b']]);
 });
 
 test('an empty pipeline has an empty layout', () => {
