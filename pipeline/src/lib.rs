@@ -10,6 +10,7 @@
 //! - [`render`]: diagnostics for terminals and tools.
 
 pub mod check;
+pub mod cursor;
 pub mod dag;
 pub mod diagnostic;
 pub mod draw;
