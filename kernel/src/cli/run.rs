@@ -110,8 +110,11 @@ fn status_word(status: BlockStatus) -> &'static str {
 
 /// Lines describing a finished block's error and failing tests.
 fn failure_lines(event: &EngineEvent) -> Vec<String> {
-    let EngineEvent::BlockFinished { block, error, tests, .. } = event else { return Vec::new() };
+    let EngineEvent::BlockFinished { block, status, error, tests, .. } = event else { return Vec::new() };
     let mut lines = Vec::new();
+    if *status == BlockStatus::Cancelled {
+        return lines;
+    }
     for test in tests.iter().filter(|test| !test.passed) {
         let line = test.failed_line.or(test.line).map(|it| format!(" (line {it})")).unwrap_or_default();
         lines.push(format!("  {block}: test {} failed{line}: {}", test.name, test.message.as_deref().unwrap_or("")));

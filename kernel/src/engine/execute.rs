@@ -297,6 +297,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     let max_parallel = options.max_parallel.max(1);
     loop {
         let cancelled = options.cancel.load(Ordering::SeqCst);
+        let mut changed = false;
         // One pass in topological order settles every block whose upstream blocks are done.
         for uuid in &scope {
             let idx = index[uuid];
@@ -353,6 +354,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
                     record.blocks[idx].status = BlockStatus::Running;
                     record.blocks[idx].started_at = Some(now());
                     running += 1;
+                    changed = true;
                     let inputs: Vec<(String, String)> = inputs.into_iter().map(|(up, version)| (up, version.unwrap_or_default())).collect();
                     let (shared, spec, tx) = (shared.clone(), spec.clone(), tx.clone());
                     std::thread::spawn(move || {
@@ -364,6 +366,10 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         }
         if running == 0 && record.blocks.iter().all(|block| block.status != BlockStatus::Pending) {
             break;
+        }
+        if changed {
+            // Readers (the language server) see which blocks are running.
+            runrecord::write(&vars_dir, &record)?;
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Msg::Event(event)) => sink(&event),

@@ -328,10 +328,10 @@ impl Worker {
         let mut result: Option<Json> = None;
         let mut outputs = Vec::new();
         loop {
-            if let Some(result) = &result {
-                if outputs.len() >= result["outputs"].as_array().map_or(0, Vec::len) {
-                    break;
-                }
+            if let Some(result) = &result
+                && outputs.len() >= result["outputs"].as_array().map_or(0, Vec::len)
+            {
+                break;
             }
             if result.is_none() && interrupted.is_none() {
                 let why = if cancel.load(Ordering::SeqCst) {
@@ -342,15 +342,16 @@ impl Worker {
                     None
                 };
                 if let Some(why) = why {
-                    let _ = self.send(&json!({"type": "interrupt"}), &[]);
+                    self.interrupt();
                     interrupted = Some((why, Instant::now()));
                 }
             }
-            if let Some((why, since)) = interrupted {
-                if result.is_none() && since.elapsed() > INTERRUPT_GRACE {
-                    let message = self.lose("after it ignored an interrupt for 5 s");
-                    return (RunReply::Lost { message }, Some(why));
-                }
+            if let Some((why, since)) = interrupted
+                && result.is_none()
+                && since.elapsed() > INTERRUPT_GRACE
+            {
+                let message = self.lose("after it ignored an interrupt for 5 s");
+                return (RunReply::Lost { message }, Some(why));
             }
             match self.incoming.recv_timeout(Duration::from_millis(50)) {
                 Ok(Incoming::Frame(frame)) => {
@@ -390,6 +391,21 @@ impl Worker {
             }
         }
         (RunReply::Done { result: result.unwrap_or_default(), outputs }, interrupted.map(|it| it.0))
+    }
+
+    /// Interrupts the running request: SIGINT to the worker (its own process group, so nothing
+    /// else gets it), which also wakes blocking calls such as `time.sleep`; the protocol's
+    /// `interrupt` message when `kill` cannot be run.
+    fn interrupt(&mut self) {
+        let signalled = Command::new("kill")
+            .args(["-s", "INT", &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !signalled {
+            let _ = self.send(&json!({"type": "interrupt"}), &[]);
+        }
     }
 
     /// Lines the worker wrote to its stderr since the last call.
