@@ -546,3 +546,31 @@ fn missing_pandas_fails_with_the_fix() {
     assert!(text.contains("python3 -m venv .venv && .venv/bin/pip install pandas pyarrow"), "{text}");
     assert!(text.contains("WAND_PYTHON="), "{text}");
 }
+
+#[test]
+fn ctrl_c_cancels_the_cli_run() {
+    use std::io::BufRead;
+    let p = TestProject::new("", &[B("slow", "data_loader", "python", &[], ""), B("next", "transformer", "python", &["slow"], "")], "");
+    p.write("data_loaders/slow.py", "import time\n\n@data_loader\ndef f():\n    print('sleeping', flush=True)\n    time.sleep(60)\n");
+    p.write("transformers/next.py", "@transformer\ndef f(x):\n    return x\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wand"))
+        .args(["run", p.root.to_str().unwrap(), "p"])
+        .env("WAND_PYTHON", python())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("slow | sleeping") {
+            break;
+        }
+    }
+    std::process::Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest:#?}");
+    let latest = pipeline::runrecord::read_latest(&p.root.join(".mage_data"), "p").unwrap();
+    assert_eq!(latest.status, RunStatus::Cancelled);
+    assert_eq!(statuses(&latest), [("slow".to_owned(), BlockStatus::Cancelled), ("next".to_owned(), BlockStatus::Cancelled)]);
+}
