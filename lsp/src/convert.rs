@@ -21,7 +21,7 @@ impl Encoding {
     /// UTF-8 when the client offers it, else the protocol's default UTF-16.
     pub fn negotiate(params: &lsp::InitializeParams) -> Encoding {
         let offered = params.capabilities.general.as_ref().and_then(|general| general.position_encodings.as_ref());
-        if offered.is_some_and(|list| list.iter().any(|it| *it == lsp::PositionEncodingKind::UTF8)) { Encoding::Utf8 } else { Encoding::Utf16 }
+        if offered.is_some_and(|list| list.contains(&lsp::PositionEncodingKind::UTF8)) { Encoding::Utf8 } else { Encoding::Utf16 }
     }
 
     pub fn kind(self) -> lsp::PositionEncodingKind {

@@ -103,10 +103,8 @@ impl Session {
         if let Some(text) = self.overlay.get(path) {
             return Some(text.clone());
         }
-        if let Some((project, rel)) = self.project_of(path) {
-            if let Some(source) = project.sources.get(rel) {
-                return Some(source.text.clone());
-            }
+        if let Some(source) = self.project_of(path).and_then(|(project, rel)| project.sources.get(rel)) {
+            return Some(source.text.clone());
         }
         DiskVfs.read(path)
     }

@@ -356,3 +356,19 @@ async fn run_records_show_failed_tests_and_blocks_and_the_dag() {
     assert_eq!(client.diagnostics("pipelines/etl/metadata.yaml").await["diagnostics"], json!([]));
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_file_events_reload_block_files() {
+    let mut client = Client::start(|root| common::copy_dir(&common::example("broken"), root), Options::default()).await;
+    let yaml = "pipelines/file_errors/metadata.yaml";
+    let before = client.take_diagnostics()[&client.uri(yaml)].clone();
+    assert!(before.as_array().unwrap().iter().any(|it| it["code"] == "missing-block-file"));
+    // The missing loader appears on disk: its diagnostic goes away.
+    common::write(&client.root, "data_loaders/load_missing.py", "@data_loader\ndef load_data(*args, **kwargs):\n    return 1\n");
+    client.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": client.uri("data_loaders/load_missing.py"), "type": 1}]}));
+    let after = client.diagnostics(yaml).await;
+    let codes: Vec<&str> = after["diagnostics"].as_array().unwrap().iter().map(|it| it["code"].as_str().unwrap()).collect();
+    assert!(!codes.contains(&"missing-block-file"), "{codes:?}");
+    assert_eq!(codes.len(), before.as_array().unwrap().len() - 1);
+    client.shutdown().await;
+}

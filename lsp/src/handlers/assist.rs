@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use pipeline::cursor::{self, SiteKind};
+use pipeline::cursor;
 use pipeline::diagnostic::Code;
 use pipeline::model::{Block, BlockStatus, BlockType, ExecutorType, Language, Section};
 use pipeline::text::TextRange;
@@ -386,6 +386,5 @@ pub fn code_actions(session: &Session, params: &lsp::CodeActionParams) -> Option
             _ => {}
         }
     }
-    let _ = SiteKind::SqlDf(0);
     Some(out)
 }

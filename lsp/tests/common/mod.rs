@@ -98,16 +98,12 @@ name: report
 
 pub const CLEAN: &str = "@transformer\ndef transform(orders, *args, **kwargs):\n    return orders\n\n\n@test\ndef test_not_empty(output, *args):\n    assert len(output) > 0, 'no rows'\n";
 
+#[derive(Default)]
 pub struct Options {
     pub utf8: bool,
     pub dynamic_watch: bool,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { utf8: false, dynamic_watch: false }
-    }
-}
 
 impl Client {
     /// Starts a server on a temp dir filled by `fill`, initializes it and waits for the index.
@@ -306,7 +302,7 @@ pub fn apply_edits(text: &str, edits: &[Value]) -> String {
     };
     let mut edits: Vec<(usize, usize, String, usize)> =
         edits.iter().enumerate().map(|(idx, edit)| (offset(&edit["range"]["start"]), offset(&edit["range"]["end"]), edit["newText"].as_str().unwrap().to_owned(), idx)).collect();
-    edits.sort_by(|a, b| (b.0, b.3).cmp(&(a.0, a.3)));
+    edits.sort_by_key(|edit| std::cmp::Reverse((edit.0, edit.3)));
     let mut out = text.to_owned();
     for (start, end, new, _) in edits {
         out.replace_range(start..end, &new);
