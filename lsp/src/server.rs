@@ -177,12 +177,13 @@ impl LanguageServer for Backend {
                 }
                 session.indexing = false;
                 let open: Vec<PathBuf> = session.documents.keys().cloned().collect();
-                for path in open {
-                    session.ensure_project(&path);
-                    session.file_changed(&path);
+                for path in &open {
+                    session.ensure_project(path);
+                    session.file_changed(path);
                 }
                 let roots = session.roots();
-                (session.publish(&roots), roots)
+                // Documents opened while indexing get their lists now, empty ones included.
+                (session.publish_forcing(&roots, &open), roots)
             };
             send(&client, publishes).await;
             let projects = roots.iter().map(|root| convert::uri(root)).collect();
@@ -206,7 +207,7 @@ impl LanguageServer for Backend {
                     session.poll_runs(&root);
                     session.file_changed(&path);
                     // The client shows diagnostics for the version it opened: send this file's again.
-                    session.publish_forcing(&[root], Some(&path))
+                    session.publish_forcing(&[root], &[path])
                 }
                 None => Vec::new(),
             }

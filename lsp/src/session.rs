@@ -281,18 +281,15 @@ impl Session {
     /// The notifications that bring the client up to date with the projects at `roots`:
     /// changed files only, and empty lists for files whose diagnostics went away.
     pub fn publish(&mut self, roots: &[PathBuf]) -> Vec<Publish> {
-        self.publish_forcing(roots, None)
+        self.publish_forcing(roots, &[])
     }
 
     /// [`Session::publish`], also sending `force`'s diagnostics when they did not change (a
     /// freshly opened document gets its list, empty or not).
-    pub fn publish_forcing(&mut self, roots: &[PathBuf], force: Option<&Path>) -> Vec<Publish> {
+    pub fn publish_forcing(&mut self, roots: &[PathBuf], force: &[PathBuf]) -> Vec<Publish> {
         let mut out = Vec::new();
-        if let Some(file) = force {
+        for file in force {
             self.published.remove(file);
-            if !roots.iter().any(|root| file.starts_with(root)) {
-                return out;
-            }
         }
         for root in roots {
             let Some(project) = self.projects.get(root) else { continue };
@@ -302,7 +299,7 @@ impl Session {
                 self.published.remove(&file);
                 out.push(Publish { uri: convert::uri(&file), diagnostics: Vec::new(), version: self.version(&file) });
             }
-            if let Some(file) = force.filter(|file| file.starts_with(root) && !now.contains_key(*file)) {
+            for file in force.iter().filter(|file| file.starts_with(root) && !now.contains_key(*file)) {
                 out.push(Publish { uri: convert::uri(file), diagnostics: Vec::new(), version: self.version(file) });
             }
             for (file, diagnostics) in now {

@@ -170,7 +170,7 @@ def main():
         root.mkdir()
         generate(root)
         print(f"workspace: 100 pipelines x 10 blocks, {args.edits} edits")
-        wand = run("wand-lsp", [args.wand], root, args.edits)
+        wand = run("wand-lsp", [str(Path(args.wand).resolve())], root, args.edits)
         if args.no_yamlls:
             return
         yaml = run("yaml-language-server", yamlls_command(args.yamlls), root, args.edits, settings={"yaml": {"validate": True}})
