@@ -342,6 +342,11 @@ async fn run_records_show_failed_tests_and_blocks_and_the_dag() {
     assert_json_snapshot!("dag_etl", client.redact(&dag));
     let same = client.request("wand/dag", json!({"project": client.uri(""), "pipeline": "etl"})).await;
     assert_eq!(same, dag);
+    // The code lens and the hover show the last run too.
+    let lenses = client.request("textDocument/codeLens", json!({"textDocument": {"uri": client.uri("transformers/clean_orders.py")}})).await;
+    assert_eq!(lenses[0]["command"]["title"], "etl: upstream load_orders · downstream summary · last run: failed");
+    let hover = client.request("textDocument/hover", json!({"textDocument": {"uri": client.uri("pipelines/etl/metadata.yaml")}, "position": pos(common::ETL, "[clean_orders]", 0, 2)})).await;
+    assert!(hover["contents"]["value"].as_str().unwrap().contains("- last run: failed\n  `KeyError: 'id'`"), "{hover}");
     // The next run passes: both are cleared. This time found by polling on save.
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&latest, run_record(&client, "succeeded", true).to_string()).unwrap();
@@ -370,5 +375,27 @@ async fn watched_file_events_reload_block_files() {
     let codes: Vec<&str> = after["diagnostics"].as_array().unwrap().iter().map(|it| it["code"].as_str().unwrap()).collect();
     assert!(!codes.contains(&"missing-block-file"), "{codes:?}");
     assert_eq!(codes.len(), before.as_array().unwrap().len() - 1);
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_finds_nested_projects_and_platform_sub_projects() {
+    let mut client = Client::start(
+        |root| {
+            common::write(root, "platform/settings.yaml", "projects:\n  sales: {}\n  ops: {}\n");
+            common::shop(&root.join("platform/sales"));
+            common::shop(&root.join("platform/ops"));
+            common::shop(&root.join("code/elsewhere/shop"));
+        },
+        Options::default(),
+    )
+    .await;
+    // Every project's files were analysed: the same SQL block in each of the three.
+    for project in ["platform/sales", "platform/ops", "code/elsewhere/shop"] {
+        let sql = format!("{project}/transformers/summary.sql");
+        let text = std::fs::read_to_string(client.root.join(&sql)).unwrap();
+        let df = client.request("textDocument/definition", json!({"textDocument": {"uri": client.uri(&sql)}, "position": pos(&text, "df_1", 0, 1)})).await;
+        assert_eq!(df[0]["targetUri"], client.uri(&format!("{project}/transformers/clean_orders.py")), "{project}");
+    }
     client.shutdown().await;
 }
