@@ -474,7 +474,7 @@ fn example_projects() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let disk = crate::vfs::DiskVfs;
     let taxi = crate::load::load_project(&disk, &examples.join("nyc_taxi"));
-    assert_eq!(taxi.pipelines.len(), 2);
+    assert_eq!(taxi.pipelines.len(), 3);
     assert!(crate::check::project(&taxi).is_empty(), "{:#?}", crate::check::project(&taxi));
 
     let root = examples.join("broken");
