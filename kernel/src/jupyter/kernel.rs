@@ -1,0 +1,394 @@
+//! The kernel's event loop (evcxr's shape, style.md 4.1): one task per socket, execution on a
+//! blocking thread behind a mutex, iopub fed through one channel so its order is the order
+//! things happened. Bad messages are logged and dropped; nothing a client sends ends the loop.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use zeromq::{PubSocket, RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+use super::cells;
+use super::scratch::Interrupt;
+use super::session::{Frontend, Session};
+use super::wire::{self, DisplayData, ErrorContent, ExecuteResult, Message, MimeBundle, Signer, Transient};
+
+#[derive(Debug, Deserialize)]
+pub struct ConnectionInfo {
+    pub ip: String,
+    pub transport: String,
+    pub shell_port: u16,
+    pub iopub_port: u16,
+    pub stdin_port: u16,
+    pub control_port: u16,
+    pub hb_port: u16,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default = "default_scheme")]
+    pub signature_scheme: String,
+}
+
+fn default_scheme() -> String {
+    "hmac-sha256".to_owned()
+}
+
+impl ConnectionInfo {
+    fn endpoint(&self, port: u16) -> String {
+        format!("{}://{}:{port}", self.transport, self.ip)
+    }
+}
+
+/// Shared by the socket tasks.
+struct Kernel {
+    session_id: String,
+    signer: Signer,
+    iopub: UnboundedSender<Message>,
+    stdin: UnboundedSender<StdinRequest>,
+    session: Arc<Mutex<Session>>,
+    interrupt: Arc<Interrupt>,
+    execution_count: Mutex<u32>,
+}
+
+struct StdinRequest {
+    message: Message,
+    reply: std::sync::mpsc::Sender<Option<String>>,
+}
+
+pub fn run(connection_file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(connection_file).map_err(|err| anyhow::format_err!("cannot read {}: {err}", connection_file.display()))?;
+    let info: ConnectionInfo = serde_json::from_str(&text).map_err(|err| anyhow::format_err!("{} is not a connection file: {err}", connection_file.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(serve(info))
+}
+
+async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
+    let signer = Signer::new(&info.signature_scheme, &info.key)?;
+    let mut shell = RouterSocket::new();
+    shell.bind(&info.endpoint(info.shell_port)).await?;
+    let mut control = RouterSocket::new();
+    control.bind(&info.endpoint(info.control_port)).await?;
+    let mut iopub = PubSocket::new();
+    iopub.bind(&info.endpoint(info.iopub_port)).await?;
+    let mut stdin = RouterSocket::new();
+    stdin.bind(&info.endpoint(info.stdin_port)).await?;
+    let mut heartbeat = RepSocket::new();
+    heartbeat.bind(&info.endpoint(info.hb_port)).await?;
+    tracing::info!("wand kernel listening on {}:{}", info.ip, info.shell_port);
+
+    let (iopub_tx, iopub_rx) = unbounded_channel();
+    let (stdin_tx, stdin_rx) = unbounded_channel();
+    let interrupt = Arc::new(Interrupt::default());
+    let cwd = std::env::current_dir()?;
+    let session = Arc::new(Mutex::new(Session::new(cwd, interrupt.clone())));
+    let kernel = Arc::new(Kernel {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        signer: signer.clone(),
+        iopub: iopub_tx,
+        stdin: stdin_tx,
+        session,
+        interrupt,
+        execution_count: Mutex::new(0),
+    });
+
+    tokio::spawn(iopub_loop(iopub, iopub_rx, signer.clone()));
+    tokio::spawn(async move {
+        loop {
+            match heartbeat.recv().await {
+                Ok(ping) => {
+                    let _ = heartbeat.send(ping).await;
+                }
+                Err(err) => tracing::warn!("heartbeat: {err}"),
+            }
+        }
+    });
+    tokio::spawn(stdin_loop(stdin, stdin_rx, signer.clone()));
+    kernel.publish_status(None, "starting");
+    {
+        let kernel = kernel.clone();
+        tokio::spawn(async move { control_loop(kernel, control).await });
+    }
+    shell_loop(kernel, shell).await;
+    Ok(())
+}
+
+async fn iopub_loop(mut socket: PubSocket, mut rx: UnboundedReceiver<Message>, signer: Signer) {
+    while let Some(mut message) = rx.recv().await {
+        message.identities = vec![Bytes::from(format!("kernel.{}", message.header.msg_type))];
+        if let Some(zmq) = to_zmq(wire::encode(&message, &signer)) {
+            if let Err(err) = socket.send(zmq).await {
+                tracing::warn!("iopub: {err}");
+            }
+        }
+    }
+}
+
+async fn stdin_loop(mut socket: RouterSocket, mut rx: UnboundedReceiver<StdinRequest>, signer: Signer) {
+    while let Some(request) = rx.recv().await {
+        let Some(zmq) = to_zmq(wire::encode(&request.message, &signer)) else { continue };
+        if let Err(err) = socket.send(zmq).await {
+            tracing::warn!("stdin: {err}");
+            let _ = request.reply.send(None);
+            continue;
+        }
+        loop {
+            let Ok(zmq) = socket.recv().await else {
+                let _ = request.reply.send(None);
+                break;
+            };
+            match wire::decode(zmq.into_vec(), &signer) {
+                Ok(reply) if reply.msg_type() == "input_reply" => {
+                    let value = serde_json::from_value::<wire::InputReply>(reply.content).map(|it| it.value).ok();
+                    let _ = request.reply.send(value);
+                    break;
+                }
+                Ok(other) => tracing::warn!("stdin: ignoring {}", other.msg_type()),
+                Err(err) => tracing::warn!("stdin: dropped a message: {err}"),
+            }
+        }
+    }
+}
+
+fn to_zmq(frames: Vec<Bytes>) -> Option<ZmqMessage> {
+    ZmqMessage::try_from(frames).ok()
+}
+
+async fn recv(socket: &mut RouterSocket, signer: &Signer, channel: &str) -> Option<Message> {
+    loop {
+        let zmq = match socket.recv().await {
+            Ok(zmq) => zmq,
+            Err(err) => {
+                tracing::warn!("{channel}: {err}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        match wire::decode(zmq.into_vec(), signer) {
+            Ok(message) => return Some(message),
+            Err(err) => tracing::warn!("{channel}: dropped a message: {err}"),
+        }
+    }
+}
+
+async fn send(socket: &mut RouterSocket, signer: &Signer, message: &Message) {
+    if let Some(zmq) = to_zmq(wire::encode(message, signer)) {
+        if let Err(err) = socket.send(zmq).await {
+            tracing::warn!("cannot send {}: {err}", message.msg_type());
+        }
+    }
+}
+
+impl Kernel {
+    fn publish(&self, message: Message) {
+        let _ = self.iopub.send(message);
+    }
+
+    fn publish_status(&self, parent: Option<&Message>, state: &str) {
+        let content = wire::Status { execution_state: state };
+        let message = match parent {
+            Some(parent) => Message::child(parent, &self.session_id, "status", content),
+            None => Message::orphan(&self.session_id, "status", content),
+        };
+        self.publish(message);
+    }
+
+    fn reply(&self, parent: &Message, msg_type: &str, content: Json) -> Message {
+        Message::child(parent, &self.session_id, msg_type, content)
+    }
+}
+
+async fn control_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
+    loop {
+        let Some(request) = recv(&mut socket, &kernel.signer, "control").await else { continue };
+        kernel.publish_status(Some(&request), "busy");
+        match request.msg_type() {
+            "shutdown_request" => {
+                let restart = serde_json::from_value::<wire::ShutdownRequest>(request.content.clone()).map(|it| it.restart).unwrap_or(false);
+                kernel.interrupt.fire();
+                let reply = kernel.reply(&request, "shutdown_reply", json!({"status": "ok", "restart": restart}));
+                send(&mut socket, &kernel.signer, &reply).await;
+                kernel.publish_status(Some(&request), "idle");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                tracing::info!("shutdown requested");
+                std::process::exit(0);
+            }
+            "interrupt_request" => {
+                kernel.interrupt.fire();
+                let reply = kernel.reply(&request, "interrupt_reply", json!({"status": "ok"}));
+                send(&mut socket, &kernel.signer, &reply).await;
+            }
+            "kernel_info_request" => {
+                let reply = kernel.reply(&request, "kernel_info_reply", wire::kernel_info_reply());
+                send(&mut socket, &kernel.signer, &reply).await;
+            }
+            other => tracing::warn!("control: unsupported {other}"),
+        }
+        kernel.publish_status(Some(&request), "idle");
+    }
+}
+
+async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
+    loop {
+        let Some(request) = recv(&mut socket, &kernel.signer, "shell").await else { continue };
+        kernel.publish_status(Some(&request), "busy");
+        let reply = handle_shell(&kernel, &request).await;
+        if let Some((msg_type, content)) = reply {
+            let reply = kernel.reply(&request, &msg_type, content);
+            send(&mut socket, &kernel.signer, &reply).await;
+        }
+        kernel.publish_status(Some(&request), "idle");
+    }
+}
+
+fn cursor_args(content: &Json) -> Option<(String, usize, u8)> {
+    let args: wire::CodeAtCursor = serde_json::from_value(content.clone()).ok()?;
+    let len = args.code.chars().count();
+    Some((args.code, args.cursor_pos.unwrap_or(len), args.detail_level))
+}
+
+async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String, Json)> {
+    let reply = |msg_type: &str, content: Json| Some((msg_type.to_owned(), content));
+    match request.msg_type() {
+        "kernel_info_request" => reply("kernel_info_reply", wire::kernel_info_reply()),
+        "execute_request" => {
+            let Ok(args) = serde_json::from_value::<wire::ExecuteRequest>(request.content.clone()) else {
+                tracing::warn!("shell: execute_request without code");
+                return reply("execute_reply", json!({"status": "error", "ename": "BadRequest", "evalue": "execute_request without code", "traceback": [], "execution_count": 0, "user_expressions": {}}));
+            };
+            let count = {
+                let mut count = kernel.execution_count.lock().unwrap();
+                if args.store_history && !args.silent {
+                    *count += 1;
+                }
+                *count
+            };
+            if !args.silent {
+                kernel.publish(kernel.reply(request, "execute_input", json!(wire::ExecuteInput { code: &args.code, execution_count: count })));
+            }
+            let (kernel2, parent) = (kernel.clone(), request.clone());
+            let outcome = tokio::task::spawn_blocking(move || {
+                let mut frontend = CellFrontend { kernel: &kernel2, parent: &parent, count, silent: args.silent, allow_stdin: args.allow_stdin };
+                let mut session = kernel2.session.lock().unwrap_or_else(|poison| poison.into_inner());
+                session.execute(&args.code, &mut frontend)
+            })
+            .await
+            .unwrap_or_else(|panic| Err(ErrorContent { ename: "InternalError".into(), evalue: format!("the kernel failed while running the cell: {panic}"), traceback: vec![] }));
+            match outcome {
+                Ok(()) => reply("execute_reply", wire::execute_reply_ok(count)),
+                Err(error) => {
+                    if !args.silent {
+                        kernel.publish(kernel.reply(request, "error", json!(error)));
+                    }
+                    reply("execute_reply", wire::execute_reply_error(count, &error))
+                }
+            }
+        }
+        "complete_request" => {
+            let Some((code, cursor, _)) = cursor_args(&request.content) else { return reply("complete_reply", json!({"status": "error", "ename": "BadRequest", "evalue": "", "traceback": []})) };
+            let kernel2 = kernel.clone();
+            let (matches, start, end) = tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).complete(&code, cursor))
+                .await
+                .unwrap_or((Vec::new(), cursor, cursor));
+            reply("complete_reply", json!({"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": {}}))
+        }
+        "inspect_request" => {
+            let Some((code, cursor, _)) = cursor_args(&request.content) else { return reply("inspect_reply", json!({"status": "ok", "found": false, "data": {}, "metadata": {}})) };
+            let kernel2 = kernel.clone();
+            let found = tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).inspect(&code, cursor)).await.ok().flatten();
+            match found {
+                Some(data) => reply("inspect_reply", json!({"status": "ok", "found": true, "data": data, "metadata": {}})),
+                None => reply("inspect_reply", json!({"status": "ok", "found": false, "data": {}, "metadata": {}})),
+            }
+        }
+        "is_complete_request" => {
+            let code = serde_json::from_value::<wire::IsCompleteRequest>(request.content.clone()).map(|it| it.code).unwrap_or_default();
+            let status = cells::is_complete(&code);
+            if status == "incomplete" {
+                reply("is_complete_reply", json!({"status": status, "indent": "    "}))
+            } else {
+                reply("is_complete_reply", json!({"status": status}))
+            }
+        }
+        "history_request" => reply("history_reply", json!({"status": "ok", "history": []})),
+        "comm_info_request" => reply("comm_info_reply", json!({"status": "ok", "comms": {}})),
+        "comm_open" => {
+            if let Ok(open) = serde_json::from_value::<wire::CommOpen>(request.content.clone()) {
+                kernel.publish(kernel.reply(request, "comm_close", json!({"comm_id": open.comm_id, "data": {}})));
+            }
+            None
+        }
+        "comm_msg" | "comm_close" => None,
+        // Clients may send these on shell too (older protocol versions).
+        "shutdown_request" => {
+            kernel.interrupt.fire();
+            tokio::spawn(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                std::process::exit(0);
+            });
+            reply("shutdown_reply", json!({"status": "ok", "restart": false}))
+        }
+        other => {
+            tracing::warn!("shell: unsupported message type {other}");
+            None
+        }
+    }
+}
+
+/// A cell's outputs as iopub messages.
+struct CellFrontend<'a> {
+    kernel: &'a Kernel,
+    parent: &'a Message,
+    count: u32,
+    silent: bool,
+    allow_stdin: bool,
+}
+
+impl Frontend for CellFrontend<'_> {
+    fn stream(&mut self, name: &str, text: &str) {
+        if self.silent || text.is_empty() {
+            return;
+        }
+        let name = if name == "stderr" { "stderr" } else { "stdout" };
+        self.kernel.publish(self.kernel.reply(self.parent, "stream", json!(wire::Stream { name, text })));
+    }
+
+    fn display(&mut self, data: MimeBundle, display_id: Option<&str>, update: bool) {
+        if self.silent {
+            return;
+        }
+        let msg_type = if update && display_id.is_some() { "update_display_data" } else { "display_data" };
+        let content = DisplayData { data, metadata: json!({}), transient: display_id.map(|id| Transient { display_id: id.to_owned() }) };
+        self.kernel.publish(self.kernel.reply(self.parent, msg_type, json!(content)));
+    }
+
+    fn result(&mut self, data: MimeBundle) {
+        if self.silent {
+            return;
+        }
+        let content = ExecuteResult { execution_count: self.count, data, metadata: json!({}) };
+        self.kernel.publish(self.kernel.reply(self.parent, "execute_result", json!(content)));
+    }
+
+    fn input(&mut self, prompt: &str, password: bool) -> Option<String> {
+        if !self.allow_stdin {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let message = self.kernel.reply(self.parent, "input_request", json!(wire::InputRequest { prompt, password }));
+        self.kernel.stdin.send(StdinRequest { message, reply: tx }).ok()?;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(value) => return value,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.kernel.interrupt.requested.load(std::sync::atomic::Ordering::SeqCst) {
+                        return None;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
