@@ -448,7 +448,7 @@ fn sql_blocks_on_polars_and_data_providers_refused() {
         &[
             B("load", "data_loader", "python", &[], ""),
             B("agg", "transformer", "sql", &["load"], ""),
-            B("pg", "transformer", "sql", &["load"], "configuration:\n  data_provider: postgres\n  data_provider_profile: default"),
+            B("pg", "transformer", "sql", &["load"], "configuration:\n  data_provider: bigquery\n  data_provider_profile: default"),
             B("check", "data_exporter", "python", &["agg"], ""),
             B("notes", "markdown", "markdown", &[], ""),
         ],
@@ -465,7 +465,7 @@ fn sql_blocks_on_polars_and_data_providers_refused() {
     assert_eq!(p.json_output("check", 0), serde_json::json!({"g": ["a", "b"], "total": [3, 3]}));
     assert_eq!(
         block(&record, "pg").error.as_ref().unwrap().evalue,
-        "not supported yet: data_provider postgres (block pg); Wand runs SQL blocks without data_provider on polars"
+        "not supported yet: data_provider bigquery (block pg); Wand runs SQL blocks without data_provider on polars"
     );
     assert!(record.blocks.iter().all(|block| block.uuid != "notes"), "markdown blocks are not run");
 

@@ -13,6 +13,9 @@ import traceback
 from wand_worker import PROTOCOL_VERSION, protocol
 from wand_worker.store import Store
 
+# The running worker, for the mage_ai.io shim (io_request, PROTOCOL.md 6.14).
+CURRENT = None
+
 SHIM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -158,6 +161,7 @@ class Worker:
         self.eof = False
         self.scratch = None  # created lazily (wand_worker.scratch)
         self.module_mtimes = {}
+        self.io_seq = 0
 
     # ---------------------------------------------------------------- setup
     def setup_fds(self):
@@ -293,6 +297,30 @@ class Worker:
                 raise EOFError("engine closed the input stream")
             self.deferred.append(item)
 
+    def request_io(self, fields, payload=b""):
+        """Asks the engine to do database work for the running request (io_request /
+        io_reply, PROTOCOL.md 6.14); returns the reply header and payload."""
+        rid = self.current_id
+        if rid is None or self.eof:
+            raise RuntimeError("no engine request is active to answer an io_request")
+        self.flush_streams()
+        self.io_seq += 1
+        io_id = self.io_seq
+        header = dict(fields)
+        header.update({"type": "io_request", "id": rid, "io_id": io_id})
+        self.send(header, payload)
+        while True:
+            item = self.inbox.get()
+            if item[0] == "msg" and item[1]["type"] == "io_reply":
+                if item[1].get("io_id") != io_id:
+                    continue  # reply to an interrupted earlier request: dropped
+                return item[1], item[2]
+            if item[0] in ("eof", "fatal"):
+                self.deferred.append(item)
+                self.eof = True
+                raise RuntimeError("the engine closed the stream during an io_request")
+            self.deferred.append(item)
+
     def builtin_input(self, prompt=""):
         return self.request_input(prompt, False)
 
@@ -352,7 +380,7 @@ class Worker:
         rid = header.get("id")
         fn = handlers.HANDLERS.get(mtype)
         if fn is None:
-            if mtype == "input_reply":
+            if mtype in ("input_reply", "io_reply"):
                 return  # stale reply (input() already interrupted): dropped
             self.send({"type": "error", "id": rid, "message": "unknown message type %r" % mtype})
             return
@@ -379,7 +407,9 @@ class Worker:
 
 
 def main():
+    global CURRENT
     worker = Worker()
+    CURRENT = worker
     try:
         code = worker.run()
     except KeyboardInterrupt:

@@ -23,7 +23,7 @@ use super::event::EngineEvent;
 use super::freshness::{self, Freshness, Provenance, PROVENANCE_VERSION};
 use super::plan::{self, Decision, Mode};
 use super::python::{self, Interrupted, RunReply, Worker};
-use super::sql;
+use super::{postgres, sql};
 use super::store::{self, Output, Value};
 
 #[derive(Clone, Debug)]
@@ -551,7 +551,7 @@ fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
     };
     match (spec.language, spec.block_type) {
         (_, None) => failed(error("Exception", format!("block {} has no valid type", spec.uuid))),
-        (Some(Language::Sql), Some(_)) => run_sql(shared, spec, text),
+        (Some(Language::Sql), Some(_)) => run_sql(shared, spec, text, tx),
         (Some(Language::Python), Some(_)) => run_python(shared, spec, tx),
         (language, _) => failed(error(
             "NotImplementedError",
@@ -562,7 +562,7 @@ fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
 
 /// Runs a SQL block on a thread of its own, so a timeout or a cancellation ends the block
 /// (polars cannot be stopped midway: the query finishes in the background and is dropped).
-fn run_sql(shared: &Shared, spec: &Spec, text: &str) -> Attempt {
+fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> Attempt {
     let mut inputs = Vec::new();
     for up in &spec.upstream {
         match outputs_of(shared, up) {
@@ -572,8 +572,20 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str) -> Attempt {
     }
     let (tx, rx) = mpsc::channel();
     let (uuid, configuration, text, globals) = (spec.uuid.clone(), spec.configuration.clone(), text.to_owned(), shared.globals.clone());
+    let (root, pipeline, events) = (shared.root.clone(), shared.pipeline.clone(), events.clone());
     std::thread::spawn(move || {
-        let _ = tx.send(sql::run(&uuid, &configuration, &text, &inputs, &globals));
+        let result = if postgres::is_postgres(&configuration) {
+            let block = postgres::SqlBlock { root: &root, pipeline: &pipeline, uuid: &uuid, configuration: &configuration, text: &text, inputs: &inputs, globals: &globals };
+            postgres::run_sql_block(&block).map(|(df, messages)| {
+                for text in messages {
+                    let _ = events.send(Msg::Event(EngineEvent::Stream { block: uuid.clone(), name: "stdout".into(), text: format!("{text}\n") }));
+                }
+                df
+            })
+        } else {
+            sql::run(&uuid, &configuration, &text, &inputs, &globals)
+        };
+        let _ = tx.send(result);
     });
     let deadline = spec.timeout.map(|secs| Instant::now() + Duration::from_secs_f64(secs));
     loop {

@@ -6,13 +6,16 @@
 //! - [`plan`]: which blocks a run considers and whether each runs or reuses its output (pure);
 //! - [`freshness`]: code versions, fingerprints, data versions, stale causes (pure);
 //! - [`execute`]: the scheduler (threads, retries, timeouts, cancellation, run records);
-//! - [`sql`]: SQL blocks on polars; [`python`]: the Python worker client;
+//! - [`sql`]: SQL blocks on polars; [`postgres`]: SQL blocks and `mage_ai.io` in PostgreSQL
+//!   ([`io_config`]: io_config.yaml profiles); [`python`]: the Python worker client;
 //! - [`store`]: Mage's variables dir and Wand's provenance sidecars.
 
 pub mod event;
 pub mod execute;
 pub mod freshness;
+pub mod io_config;
 pub mod plan;
+pub mod postgres;
 pub mod python;
 pub mod sql;
 pub mod store;

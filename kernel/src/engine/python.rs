@@ -363,6 +363,11 @@ impl Worker {
                         "input_request" => {
                             let _ = self.send(&json!({"type": "input_reply", "id": id, "value": null}), &[]);
                         }
+                        "io_request" => {
+                            // mage_ai.io in the block: the database work happens here (PROTOCOL.md 6.14).
+                            let (reply, payload) = super::postgres::handle_io_request(&frame.header, &frame.payload);
+                            let _ = self.send(&reply, &payload);
+                        }
                         "block_result" => result = Some(frame.header),
                         "output" => outputs.push(frame),
                         "error" => {

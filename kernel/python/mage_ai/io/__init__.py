@@ -1,0 +1,1 @@
+"""Wand's `mage_ai.io`: Postgres (through the engine) and FileIO (pandas)."""
