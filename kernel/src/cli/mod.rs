@@ -1,6 +1,8 @@
 //! The `wand` command line: one function per subcommand, each a thin face over the libraries.
 
 mod dag;
+mod kernel;
+mod notebook;
 mod run;
 mod validate;
 
@@ -72,6 +74,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The Jupyter kernel: `wand kernel -f CONNECTION_FILE` (what Jupyter starts), or
+    /// `wand kernel install` to write its kernelspec.
+    Kernel {
+        /// The connection file Jupyter passes.
+        #[arg(short = 'f', long = "connection-file")]
+        connection_file: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+    },
+    /// Write a pipeline as an `.ipynb` notebook for the `wand` kernel.
+    Notebook {
+        /// The pipeline uuid (its folder name under `pipelines/`).
+        pipeline: String,
+        /// The project (any path inside it).
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// The notebook to write (default: `<project>/<pipeline>.ipynb`).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelAction {
+    /// Write the `wand` kernelspec (default: for this user).
+    Install {
+        /// In the user's Jupyter data dir (the default).
+        #[arg(long)]
+        user: bool,
+        /// In the Python environment's prefix ($VIRTUAL_ENV, or WAND_PYTHON's sys.prefix).
+        #[arg(long)]
+        sys_prefix: bool,
+        /// Under PREFIX/share/jupyter.
+        #[arg(long)]
+        prefix: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,6 +144,15 @@ pub fn main() -> i32 {
             run_tests: !no_test,
             json,
         }),
+        Command::Kernel { connection_file, action } => match (action, connection_file) {
+            (Some(KernelAction::Install { user, sys_prefix, prefix }), _) => kernel::install(user, sys_prefix, prefix),
+            (None, Some(file)) => kernel::run(&file),
+            (None, None) => {
+                eprintln!("error: `wand kernel` needs -f CONNECTION_FILE (Jupyter passes it), or `wand kernel install`");
+                return EXIT_CANNOT_READ;
+            }
+        },
+        Command::Notebook { pipeline, project, output } => notebook::run(&project, &pipeline, output.as_deref()),
     };
     match res {
         Ok(code) => code,

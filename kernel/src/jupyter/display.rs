@@ -31,13 +31,13 @@ pub fn frame(df: &DataFrame, title: &str) -> (String, String) {
     let mut html = String::new();
     let _ = write!(html, "<div class=\"wand-frame\"><p><b>{}</b> {} rows × {} columns</p>", escape(title), df.height(), df.width());
     html.push_str("<table class=\"dataframe\"><thead><tr>");
-    for column in df.get_columns() {
+    for column in df.columns() {
         let _ = write!(html, "<th>{}<br/><small>{}</small></th>", escape(column.name()), escape(&column.dtype().to_string()));
     }
     html.push_str("</tr></thead><tbody>");
     for row in 0..head.height() {
         html.push_str("<tr>");
-        for column in head.get_columns() {
+        for column in head.columns() {
             let text = column.get(row).map(cell_text).unwrap_or_default();
             let _ = write!(html, "<td>{}</td>", escape(&text));
         }
@@ -48,7 +48,7 @@ pub fn frame(df: &DataFrame, title: &str) -> (String, String) {
         let _ = write!(html, "<p><small>first {HEAD_ROWS} of {} rows</small></p>", df.height());
     }
     html.push_str("</div>");
-    let types: Vec<String> = df.get_columns().iter().map(|column| format!("{}: {}", column.name(), column.dtype())).collect();
+    let types: Vec<String> = df.columns().iter().map(|column| format!("{}: {}", column.name(), column.dtype())).collect();
     let text = format!("{title} {} rows × {} columns ({})\n{head}", df.height(), df.width(), types.join(", "));
     (html, text)
 }

@@ -10,9 +10,6 @@
 //! - [`session`]: runs cells, with dependency-aware re-execution through the engine;
 //! - [`scratch`]: the worker client for scratch cells, completion and `input()`;
 //! - [`notebook`]: a pipeline as an `.ipynb`.
-//!
-//! FIXME: not yet compiled nor wired in: `pub mod jupyter;` in `lib.rs` and the `Kernel` /
-//! `Notebook` variants in `cli/mod.rs` come with the first build that passes.
 
 pub mod cells;
 pub mod display;

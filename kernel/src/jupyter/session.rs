@@ -87,7 +87,7 @@ impl Session {
         }
     }
 
-    fn bound(&mut self) -> Result<(&Project, &Pipeline), ErrorContent> {
+    fn bound(&self) -> Result<(&Project, &Pipeline), ErrorContent> {
         let (Some(project), Some(uuid)) = (&self.project, &self.pipeline) else {
             let hint = if self.project.is_some() {
                 "bind the notebook with %pipeline UUID (or %pipeline UUID --create)"
