@@ -67,23 +67,25 @@ def export(df, *args, **kwargs):
 def block_entry(uuid, kind, upstream, downstream):
     ups = "".join(f"\n  - {u}" for u in upstream) or " []"
     downs = "".join(f"\n  - {d}" for d in downstream) or " []"
-    return textwrap.dedent(f"""\
+    # Dedent the template before putting the lists in: their lines are less indented and
+    # would otherwise change what dedent removes.
+    return textwrap.dedent("""\
     - all_upstream_blocks_executed: true
       color: null
-      configuration: {{}}
-      downstream_blocks:{downs}
+      configuration: {}
+      downstream_blocks:DOWNS
       executor_config: null
       executor_type: local_python
       has_callback: false
       language: python
-      name: {uuid}
+      name: UUID
       retry_config: null
       status: not_executed
       timeout: null
-      type: {kind}
-      upstream_blocks:{ups}
-      uuid: {uuid}
-    """)
+      type: KIND
+      upstream_blocks:UPS
+      uuid: UUID
+    """).replace("DOWNS", downs).replace("UPS", ups).replace("KIND", kind).replace("UUID", uuid)
 
 
 def make_project(root: Path) -> Path:
