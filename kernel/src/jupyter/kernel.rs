@@ -118,10 +118,10 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
 async fn iopub_loop(mut socket: PubSocket, mut rx: UnboundedReceiver<Message>, signer: Signer) {
     while let Some(mut message) = rx.recv().await {
         message.identities = vec![Bytes::from(format!("kernel.{}", message.header.msg_type))];
-        if let Some(zmq) = to_zmq(wire::encode(&message, &signer)) {
-            if let Err(err) = socket.send(zmq).await {
-                tracing::warn!("iopub: {err}");
-            }
+        if let Some(zmq) = to_zmq(wire::encode(&message, &signer))
+            && let Err(err) = socket.send(zmq).await
+        {
+            tracing::warn!("iopub: {err}");
         }
     }
 }
@@ -174,10 +174,10 @@ async fn recv(socket: &mut RouterSocket, signer: &Signer, channel: &str) -> Opti
 }
 
 async fn send(socket: &mut RouterSocket, signer: &Signer, message: &Message) {
-    if let Some(zmq) = to_zmq(wire::encode(message, signer)) {
-        if let Err(err) = socket.send(zmq).await {
-            tracing::warn!("cannot send {}: {err}", message.msg_type());
-        }
+    if let Some(zmq) = to_zmq(wire::encode(message, signer))
+        && let Err(err) = socket.send(zmq).await
+    {
+        tracing::warn!("cannot send {}: {err}", message.msg_type());
     }
 }
 

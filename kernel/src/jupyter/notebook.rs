@@ -10,10 +10,10 @@ use super::install::{DISPLAY_NAME, KERNEL_NAME};
 fn lines(text: &str) -> Json {
     // nbformat stores sources as lists of lines, each with its newline but the last.
     let mut out: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
-    if let Some(last) = out.last_mut() {
-        if last.ends_with('\n') {
-            last.pop();
-        }
+    if let Some(last) = out.last_mut()
+        && last.ends_with('\n')
+    {
+        last.pop();
     }
     json!(out)
 }

@@ -301,10 +301,8 @@ impl Session {
             EngineEvent::Stale { block, causes } if Some(block.as_str()) != target => {
                 out.stream("stdout", &format!("↻ {block}: {}\n", causes.join("; ")));
             }
-            EngineEvent::Stream { block, name, text } => {
-                if Some(block.as_str()) == target || target.is_none() {
-                    out.stream(name, text);
-                }
+            EngineEvent::Stream { block, name, text } if Some(block.as_str()) == target || target.is_none() => {
+                out.stream(name, text);
             }
             EngineEvent::BlockRetrying { block, attempt, delay_s, error } => {
                 out.stream("stderr", &format!("{block}: attempt {attempt} failed ({error}); retrying in {delay_s:.0} s\n"));
@@ -414,10 +412,10 @@ impl Session {
         let mut todo = Vec::new();
         for block in pipeline.dag_blocks() {
             let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
-            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it)) {
-                if self.bound.get(&block.uuid.value) != Some(&provenance.data_version) {
-                    todo.push((block.uuid.value.clone(), dir, provenance));
-                }
+            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
+                && self.bound.get(&block.uuid.value) != Some(&provenance.data_version)
+            {
+                todo.push((block.uuid.value.clone(), dir, provenance));
             }
         }
         for (uuid, dir, provenance) in todo {
@@ -474,10 +472,10 @@ impl Session {
         let mut inputs = Vec::new();
         for block in pipeline.dag_blocks() {
             let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
-            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it)) {
-                if let Ok(outputs) = store::read_outputs(&dir, provenance.n_outputs) {
-                    inputs.push(engine::sql::SqlInput { uuid: block.uuid.value.clone(), outputs: Arc::new(outputs) });
-                }
+            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
+                && let Ok(outputs) = store::read_outputs(&dir, provenance.n_outputs)
+            {
+                inputs.push(engine::sql::SqlInput { uuid: block.uuid.value.clone(), outputs: Arc::new(outputs) });
             }
         }
         let globals = match pipeline.variables() {
@@ -510,17 +508,17 @@ impl Session {
             return (matches, start, cursor);
         }
         let mut matches: Vec<String> = Vec::new();
-        if let Some((project, pipeline)) = self.binding() {
-            if let Some(pipeline) = project.pipelines.get(pipeline) {
-                matches.extend(pipeline.dag.uuids().filter(|uuid| uuid.starts_with(&token) && !token.is_empty()).map(str::to_owned));
-                // Columns of the upstream outputs of the block this cell is.
-                if let Ok(Cell::Block(cell)) = cells::parse(code) {
-                    let upstream: Vec<String> = cell.upstream.clone().unwrap_or_else(|| pipeline.dag.upstream(&cell.uuid).into_iter().map(str::to_owned).collect());
-                    for up in upstream {
-                        for column in columns(project, &pipeline.uuid, &up) {
-                            if column.starts_with(&token) && !matches.contains(&column) {
-                                matches.push(column);
-                            }
+        if let Some((project, pipeline)) = self.binding()
+            && let Some(pipeline) = project.pipelines.get(pipeline)
+        {
+            matches.extend(pipeline.dag.uuids().filter(|uuid| uuid.starts_with(&token) && !token.is_empty()).map(str::to_owned));
+            // Columns of the upstream outputs of the block this cell is.
+            if let Ok(Cell::Block(cell)) = cells::parse(code) {
+                let upstream: Vec<String> = cell.upstream.clone().unwrap_or_else(|| pipeline.dag.upstream(&cell.uuid).into_iter().map(str::to_owned).collect());
+                for up in upstream {
+                    for column in columns(project, &pipeline.uuid, &up) {
+                        if column.starts_with(&token) && !matches.contains(&column) {
+                            matches.push(column);
                         }
                     }
                 }

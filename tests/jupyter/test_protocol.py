@@ -1,0 +1,83 @@
+"""Protocol details jupyter_kernel_test leaves out: every message of a block-cell session checked
+against the message spec, inspect, history, comm_info, comm_open, interrupt and shutdown on the
+control channel."""
+import time
+
+from jupyter_kernel_test.msgspec_v5 import validate_message
+
+from conftest import CLEAN, run_cell
+
+
+def shell_reply(kc, msg_id, timeout=30):
+    reply = kc.get_shell_msg(timeout=timeout)
+    validate_message(reply, parent_id=msg_id)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    return reply
+
+
+def test_block_cell_messages_follow_the_spec(kernel, project):
+    _, kc = kernel
+    cells = [
+        run_cell(kc, "%%block export"),
+        run_cell(kc, "%%block clean\n" + CLEAN.replace("df.x > 1", "df.x > 2")),  # reactive update
+        run_cell(kc, "%reactive off"),
+        run_cell(kc, "%%block clean\n" + CLEAN),  # lazy: stale mark
+        run_cell(kc, "%%block clean\n" + CLEAN.replace("df.x > 1", "df.x > 100")),  # failed test
+        run_cell(kc, "%status\n%dag\n%vars"),
+        run_cell(kc, "%%sql\nSELECT 1 AS one"),
+        run_cell(kc, "%nope"),
+    ]
+    types = set()
+    for cell in cells:
+        validate_message(cell.reply, "execute_reply")
+        assert cell.reply["content"]["user_expressions"] == {}
+        for message in cell.messages:
+            validate_message(message)
+            types.add(message["msg_type"])
+            if message["msg_type"] in ("display_data", "update_display_data"):
+                assert message["content"].get("transient", {}) is not None
+    assert {"execute_input", "stream", "display_data", "update_display_data", "error", "execute_result"} <= types, types
+
+
+def test_inspect_history_and_comm_info(kernel):
+    _, kc = kernel
+    msg_id = kc.inspect("%%block clean", 10)
+    reply = shell_reply(kc, msg_id)
+    assert reply["content"]["found"] and "transformers/clean.py" in reply["content"]["data"]["text/plain"]
+    msg_id = kc.inspect("not_a_block_name", 3)
+    reply = shell_reply(kc, msg_id)
+    assert reply["content"]["status"] == "ok" and not reply["content"]["found"]
+
+    msg_id = kc.history(hist_access_type="tail", n=10)
+    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    msg_id = kc.comm_info()
+    assert shell_reply(kc, msg_id)["content"]["comms"] == {}
+
+    # A comm nobody handles is closed; the kernel carries on.
+    kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": "c1", "target_name": "jupyter.widget", "data": {}}))
+    assert run_cell(kc, "1 + 2").of("execute_result")[0]["content"]["data"]["text/plain"] == "3"
+
+
+def test_interrupt_while_idle_is_harmless(kernel):
+    km, kc = kernel
+    msg = kc.session.msg("interrupt_request", {})
+    kc.control_channel.send(msg)
+    reply = kc.control_channel.get_msg(timeout=10)
+    validate_message(reply, "interrupt_reply", msg["header"]["msg_id"])
+    # The next cell is not interrupted by the stale request.
+    cell = run_cell(kc, "import time\ntime.sleep(0.5)\n'done'")
+    assert cell.ok and cell.of("execute_result")[0]["content"]["data"]["text/plain"] == "'done'"
+    assert km.is_alive()
+
+
+def test_shutdown_request_ends_the_kernel(kernel):
+    km, kc = kernel
+    assert run_cell(kc, "x = 1").ok  # a scratch worker is running
+    msg_id = kc.shutdown()
+    reply = kc.control_channel.get_msg(timeout=10)
+    validate_message(reply, "shutdown_reply", msg_id)
+    assert reply["content"]["restart"] is False
+    deadline = time.time() + 10
+    while km.is_alive() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not km.is_alive(), "the kernel process did not exit after shutdown_reply"
