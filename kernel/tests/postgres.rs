@@ -344,23 +344,25 @@ fn sql_blocks_run_in_postgres_with_uploaded_upstream_frames() {
                 "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  data_provider_schema: analytics\n  data_provider_table: top_groups\n  export_write_policy: replace\n  limit: 1",
             ),
             B("raw", "custom", "sql", &["load"], "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true\n  upstream_block_configuration:\n    load:\n      table_name: my_load"),
-            B("check", "data_exporter", "python", &["agg", "top", "raw"], ""),
+            B("preview", "custom", "sql", &[], "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true"),
+            B("check", "data_exporter", "python", &["agg", "top", "raw", "preview"], ""),
         ],
     );
     p.write("data_loaders/load.py", LOADER);
     p.write("transformers/agg.sql", "-- totals per group\nSELECT g, SUM(x) AS total FROM {{df_1}} GROUP BY g ORDER BY g;\n");
     p.write("transformers/top.sql", "SELECT * FROM {{ df_1 }} ORDER BY total DESC\n");
     p.write("custom/raw.sql", "CREATE TABLE public.raw_copy AS SELECT * FROM {{ df_1 }};\nSELECT count(*) AS n FROM public.raw_copy;\n");
+    p.write("custom/preview.sql", "DROP TABLE IF EXISTS public.pv; CREATE TABLE public.pv (a int); INSERT INTO public.pv VALUES (7), (8)\n");
     p.write(
         "data_exporters/check.py",
-        "@data_exporter\ndef check(agg, top, raw):\n    \
+        "@data_exporter\ndef check(agg, top, raw, preview):\n    \
          assert str(agg['total'].dtype) == 'object' and type(agg['total'][0]).__name__ == 'Decimal', agg.dtypes\n    \
          ints = lambda df: {'g': df['g'].tolist(), 'total': [int(v) for v in df['total']]}\n    \
-         return {'agg': ints(agg), 'top': ints(top), 'raw': int(raw['n'][0])}\n",
+         return {'agg': ints(agg), 'top': ints(top), 'raw': int(raw['n'][0]), 'preview': preview['a'].tolist()}\n",
     );
     let (record, events) = p.run();
     assert_succeeded(&record, &events);
-    assert_eq!(p.json_output("check"), serde_json::json!({"agg": {"g": ["a", "b"], "total": [3, 3]}, "top": {"g": ["a"], "total": [3]}, "raw": 3}));
+    assert_eq!(p.json_output("check"), serde_json::json!({"agg": {"g": ["a", "b"], "total": [3, 3]}, "top": {"g": ["a"], "total": [3]}, "raw": 3, "preview": [7, 8]}));
     assert!(stdout_of(&events, "agg").contains("Exporting data from upstream block load to analytics.dev_p_load_v1."), "{events:#?}");
     assert!(!stdout_of(&events, "top").contains("Exporting"), "a SQL parent in PostgreSQL is referenced, not uploaded");
     assert_eq!(pg().count(&db, "analytics.dev_p_load_v1"), 3);

@@ -928,6 +928,37 @@ fn strip_comments(text: &str) -> String {
     text.lines().map(|line| line.split("--").next().unwrap_or_default()).collect::<Vec<_>>().join("\n")
 }
 
+/// The table a `CREATE TABLE` / `INSERT INTO` / `UPDATE` statement writes, as written.
+fn written_table(statement: &str) -> Option<String> {
+    let text = strip_comments(statement);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let lower: Vec<String> = words.iter().map(|it| it.to_ascii_lowercase()).collect();
+    let at = |idx: usize| lower.get(idx).map(String::as_str);
+    let mut idx = match (at(0), at(1)) {
+        (Some("insert"), Some("into")) => 2,
+        (Some("update"), _) => 1,
+        (Some("create"), _) => {
+            let mut idx = 1;
+            while matches!(at(idx), Some("or" | "replace" | "temp" | "temporary" | "unlogged")) {
+                idx += 1;
+            }
+            if at(idx) != Some("table") {
+                return None;
+            }
+            idx + 1
+        }
+        _ => return None,
+    };
+    if at(idx) == Some("if") && at(idx + 1) == Some("not") && at(idx + 2) == Some("exists") {
+        idx += 3;
+    }
+    if at(idx) == Some("only") {
+        idx += 1;
+    }
+    let name = words.get(idx)?.split('(').next()?.trim_end_matches(';');
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
 fn returns_rows(statement: &str) -> bool {
     let head = strip_comments(statement).trim_start().trim_start_matches('(').to_ascii_lowercase();
     ["select", "with", "values", "table", "show"].iter().any(|kw| head.starts_with(kw))
@@ -999,7 +1030,11 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
                 read_query(&tx, &last).await.with_context(|| format!("block {} failed", block.uuid))?
             } else {
                 tx.batch_execute(last).await.pg(|| format!("block {} failed", block.uuid))?;
-                DataFrame::empty()
+                // Mage previews the table a CREATE/INSERT/UPDATE wrote.
+                match written_table(last) {
+                    Some(table) => read_query(&tx, &format!("SELECT * FROM {table} LIMIT {}", limit.unwrap_or(1000))).await.unwrap_or_default(),
+                    None => DataFrame::empty(),
+                }
             };
             tx.commit().await.pg(|| "cannot commit".to_owned())?;
             anyhow::Ok(df)
@@ -1114,6 +1149,10 @@ mod tests {
         assert_eq!(mage_table_name("etl", "x", &json!({"data_provider_table": "t"}), "dev"), "t");
         assert!(staging_name(&"x".repeat(80)).len() <= 63);
         assert_eq!(replace_df_refs("SELECT * FROM {{df_1}} JOIN {{ df_2 }} {{ df_3 }} {{ x }}", &["a".into(), "b".into()]), "SELECT * FROM a JOIN b {{ df_3 }} {{ x }}");
+        assert_eq!(written_table("CREATE TABLE IF NOT EXISTS s.t(a int)").as_deref(), Some("s.t"));
+        assert_eq!(written_table("insert into \"T\" values (1)").as_deref(), Some("\"T\""));
+        assert_eq!(written_table("UPDATE ONLY t SET a = 1").as_deref(), Some("t"));
+        assert_eq!(written_table("DROP TABLE t"), None);
         assert_eq!(split_statements("CREATE TABLE t (a text); -- c;\nINSERT INTO t VALUES ('x;y');\n"), ["CREATE TABLE t (a text)", "-- c;\nINSERT INTO t VALUES ('x;y')"]);
     }
 
