@@ -496,10 +496,10 @@ fn connection_errors_name_the_profile_not_the_password() {
     assert!(err.contains("profile `default`") && err.contains("mage_secret_var('wand_pg_password')"), "{err}");
 }
 
-/// Starts `wand run` exporting a big frame, kills it with SIGKILL while COPY runs, and checks
-/// that the target table is exactly as before.
-fn killed_export_leaves_the_table_unchanged(policy: &str) {
-    let db = pg().database(&format!("killed_{policy}"));
+/// Starts `wand run` exporting a big frame, sends it `signal` (KILL, or INT as Ctrl-C does)
+/// while COPY runs, and checks that the target table is exactly as before.
+fn killed_export_leaves_the_table_unchanged(policy: &str, signal: &str) {
+    let db = pg().database(&format!("killed_{policy}_{}", signal.to_lowercase()));
     pg().psql(&db, "CREATE TABLE public.big (a bigint, s text); INSERT INTO public.big VALUES (1, 'x'), (2, 'y'), (3, 'z')");
     let p = TestProject::new(&db, &[B("load", "data_loader", "python", &[], ""), B("export", "data_exporter", "python", &["load"], "")]);
     p.write(
@@ -533,8 +533,13 @@ fn killed_export_leaves_the_table_unchanged(policy: &str) {
         assert!(Instant::now() < deadline, "no COPY seen within 180 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let signalled = Instant::now();
+    Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    if signal == "INT" {
+        assert_eq!(status.code(), Some(130), "a cancelled run exits with 130");
+        assert!(signalled.elapsed() < Duration::from_secs(15), "Ctrl-C abandons the COPY instead of finishing it");
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while pg().psql(&db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wand'") != "0" {
         assert!(Instant::now() < deadline, "the killed run's connection is still there");
@@ -546,12 +551,17 @@ fn killed_export_leaves_the_table_unchanged(policy: &str) {
 
 #[test]
 fn killed_replace_export_leaves_the_table_unchanged() {
-    killed_export_leaves_the_table_unchanged("replace");
+    killed_export_leaves_the_table_unchanged("replace", "KILL");
 }
 
 #[test]
 fn killed_append_export_leaves_the_table_unchanged() {
-    killed_export_leaves_the_table_unchanged("append");
+    killed_export_leaves_the_table_unchanged("append", "KILL");
+}
+
+#[test]
+fn ctrl_c_during_an_export_rolls_it_back() {
+    killed_export_leaves_the_table_unchanged("replace", "INT");
 }
 
 #[test]

@@ -572,10 +572,10 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
     }
     let (tx, rx) = mpsc::channel();
     let (uuid, configuration, text, globals) = (spec.uuid.clone(), spec.configuration.clone(), text.to_owned(), shared.globals.clone());
-    let (root, pipeline, events) = (shared.root.clone(), shared.pipeline.clone(), events.clone());
+    let (root, pipeline, events, cancel) = (shared.root.clone(), shared.pipeline.clone(), events.clone(), shared.cancel.clone());
     std::thread::spawn(move || {
         let result = if postgres::is_postgres(&configuration) {
-            let block = postgres::SqlBlock { root: &root, pipeline: &pipeline, uuid: &uuid, configuration: &configuration, text: &text, inputs: &inputs, globals: &globals };
+            let block = postgres::SqlBlock { root: &root, pipeline: &pipeline, uuid: &uuid, configuration: &configuration, text: &text, inputs: &inputs, globals: &globals, cancel };
             postgres::run_sql_block(&block).map(|(df, messages)| {
                 for text in messages {
                     let _ = events.send(Msg::Event(EngineEvent::Stream { block: uuid.clone(), name: "stdout".into(), text: format!("{text}\n") }));

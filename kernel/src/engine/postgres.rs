@@ -16,7 +16,10 @@
 //! numeric without one as Float64, interval as Duration when it has no months) and any other
 //! PostgreSQL type as text.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -170,6 +173,42 @@ pub struct Conn {
     rt: tokio::runtime::Runtime,
     client: Client,
     pub config: PgConfig,
+    /// Set it to abandon the running operation: its transaction is rolled back.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Runs `work` to its end or until `cancel` is set; a cancelled operation's futures (and so
+/// its open transaction) are dropped without a commit.
+fn block_on<T>(rt: &tokio::runtime::Runtime, cancel: &AtomicBool, work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    rt.block_on(async {
+        tokio::select! {
+            result = work => result,
+            _ = async {
+                while !cancel.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            } => Err(anyhow::format_err!("cancelled; the PostgreSQL transaction was rolled back")),
+        }
+    })
+}
+
+/// Calls `work` with a flag that follows `cancel` (borrowed) while it runs.
+fn following<T>(cancel: &AtomicBool, work: impl FnOnce(Arc<AtomicBool>) -> T) -> T {
+    let flag = Arc::new(AtomicBool::new(cancel.load(Ordering::SeqCst)));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if cancel.load(Ordering::SeqCst) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let result = work(flag.clone());
+        done.store(true, Ordering::SeqCst);
+        result
+    })
 }
 
 pub fn connect(config: &PgConfig) -> anyhow::Result<Conn> {
@@ -191,7 +230,7 @@ pub fn connect(config: &PgConfig) -> anyhow::Result<Conn> {
     rt.spawn(async move {
         let _ = connection.await;
     });
-    Ok(Conn { rt, client, config: config.clone() })
+    Ok(Conn { rt, client, config: config.clone(), cancel: Arc::new(AtomicBool::new(false)) })
 }
 
 // ------------------------------------------------------------------------------- writing
@@ -461,7 +500,7 @@ impl Conn {
         let planned = plan(df)?;
         let height = df.height();
         let client = &mut self.client;
-        self.rt.block_on(async {
+        block_on(&self.rt, &self.cancel, async {
             let tx = client.transaction().await.pg(|| "cannot begin a transaction".to_owned())?;
             ensure_schema(&tx, schema).await?;
             let target = qualified(schema, table);
@@ -521,13 +560,13 @@ impl Conn {
     /// Runs SQL statements (no result).
     pub fn execute(&mut self, sql: &str) -> anyhow::Result<()> {
         let client = &self.client;
-        self.rt.block_on(async { client.batch_execute(sql).await.pg(|| "the SQL failed".to_owned()) })
+        block_on(&self.rt, &self.cancel, async { client.batch_execute(sql).await.pg(|| "the SQL failed".to_owned()) })
     }
 
     /// Runs a query and reads its result into a frame with binary COPY.
     pub fn query_frame(&mut self, query: &str) -> anyhow::Result<DataFrame> {
         let client = &mut self.client;
-        self.rt.block_on(async {
+        block_on(&self.rt, &self.cancel, async {
             let tx = client.transaction().await.pg(|| "cannot begin a transaction".to_owned())?;
             let df = read_query(&tx, query).await?;
             tx.commit().await.pg(|| "cannot end the transaction".to_owned())?;
@@ -845,6 +884,8 @@ pub struct SqlBlock<'a> {
     pub text: &'a str,
     pub inputs: &'a [SqlInput],
     pub globals: &'a Map<String, Json>,
+    /// The run's cancel flag: a cancelled block's transaction is rolled back.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// What an upstream block is for a PostgreSQL SQL block.
@@ -1006,6 +1047,7 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
     let query = super::sql::render(&query, block.inputs, block.globals)?;
 
     let mut conn = connect(&pg)?;
+    conn.cancel = block.cancel.clone();
     for (uuid, parent_schema, table, df) in uploads {
         messages.push(format!("Exporting data from upstream block {uuid} to {parent_schema}.{table}."));
         conn.export(&df, &parent_schema, &table, WritePolicy::Replace).with_context(|| format!("cannot upload the output of {uuid}"))?;
@@ -1017,7 +1059,7 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
         let statements = split_statements(&query);
         let Some((last, before)) = statements.split_last() else { return Ok((DataFrame::empty(), messages)) };
         let client = &mut conn.client;
-        let df = conn.rt.block_on(async {
+        let df = block_on(&conn.rt, &conn.cancel, async {
             let tx = client.transaction().await.pg(|| "cannot begin a transaction".to_owned())?;
             for statement in before {
                 tx.batch_execute(statement).await.pg(|| format!("block {} failed", block.uuid))?;
@@ -1047,7 +1089,7 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
     let select = query.trim().trim_end_matches(';').trim().to_owned();
     let target = qualified(&schema, &table);
     let client = &mut conn.client;
-    conn.rt.block_on(async {
+    block_on(&conn.rt, &conn.cancel, async {
         let tx = client.transaction().await.pg(|| "cannot begin a transaction".to_owned())?;
         ensure_schema(&tx, &schema).await?;
         let exists = table_exists(&tx, &schema, &table).await?;
@@ -1080,9 +1122,10 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
 
 /// Answers an `io_request` of the `mage_ai.io.postgres` shim (PROTOCOL.md §6.14): returns the
 /// `io_reply` header and payload. Never fails: errors are replies.
-pub fn handle_io_request(header: &Json, payload: &[u8]) -> (Json, Vec<u8>) {
+/// Setting `cancel` (the run's cancel flag or timeout) abandons the work and rolls it back.
+pub fn handle_io_request(header: &Json, payload: &[u8], cancel: &AtomicBool) -> (Json, Vec<u8>) {
     let mut reply = json!({"type": "io_reply", "id": header["id"], "io_id": header["io_id"]});
-    match io_request(header, payload) {
+    match following(cancel, |flag| io_request(header, payload, flag)) {
         Ok((fields, payload)) => {
             reply["status"] = json!("ok");
             if let Json::Object(fields) = fields {
@@ -1098,7 +1141,12 @@ pub fn handle_io_request(header: &Json, payload: &[u8]) -> (Json, Vec<u8>) {
     }
 }
 
-fn io_request(header: &Json, payload: &[u8]) -> anyhow::Result<(Json, Vec<u8>)> {
+fn io_request(header: &Json, payload: &[u8], cancel: Arc<AtomicBool>) -> anyhow::Result<(Json, Vec<u8>)> {
+    let connect = |pg: &PgConfig| -> anyhow::Result<Conn> {
+        let mut conn = connect(pg)?;
+        conn.cancel = cancel.clone();
+        Ok(conn)
+    };
     let field = |key: &str| header.get(key).and_then(Json::as_str).filter(|it| !it.is_empty());
     let pg = match (field("config_path"), header.get("config").filter(|it| it.is_object())) {
         (_, Some(Json::Object(inline))) => {

@@ -365,7 +365,7 @@ impl Worker {
                         }
                         "io_request" => {
                             // mage_ai.io in the block: the database work happens here (PROTOCOL.md 6.14).
-                            let (reply, payload) = super::postgres::handle_io_request(&frame.header, &frame.payload);
+                            let (reply, payload) = super::postgres::handle_io_request(&frame.header, &frame.payload, cancel);
                             let _ = self.send(&reply, &payload);
                         }
                         "block_result" => result = Some(frame.header),
