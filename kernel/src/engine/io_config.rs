@@ -129,6 +129,15 @@ fn scalar(value: &Json) -> String {
 pub fn render(text: &str, project: &Path) -> anyhow::Result<String> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
+    add_template_functions(&mut env, project);
+    env.render_str(text, ()).map_err(|err| anyhow::format_err!("{err:#}"))
+}
+
+/// Adds Mage's `env_var(name, default)`, `json_value(json, key_path)` and
+/// `mage_secret_var(name)` (from the environment, else `<project>/.env`) to a minijinja
+/// environment; SQL block templates can use them too (spec 5.2 step 3). An unresolved secret
+/// renders as a marker that [`load_profile`] reports with the profile's name.
+pub fn add_template_functions(env: &mut Environment<'_>, project: &Path) {
     env.add_function("env_var", |name: String, default: Option<minijinja::Value>| -> minijinja::Value {
         match std::env::var(&name) {
             Ok(value) => minijinja::Value::from(value),
@@ -164,7 +173,6 @@ pub fn render(text: &str, project: &Path) -> anyhow::Result<String> {
             None => minijinja::Value::from(format!("{SECRET_MARK}{name}{SECRET_MARK}")),
         }
     });
-    env.render_str(text, ()).map_err(|err| anyhow::format_err!("{err:#}"))
 }
 
 /// `KEY=value` lines of a `.env` file (`export`, quotes and comments allowed).
