@@ -17,6 +17,9 @@ class WandKernelTests(jkt.KernelTests):
     complete_code_samples = ["1", "print('hello, world')", "def f(x):\n    return x * 2\n\n"]
     incomplete_code_samples = ["print('''hello", "def f(x):", "f(1,"]
     invalid_code_samples = [")"]
+    code_inspect_sample = "zip"
+    supported_history_operations = ("tail", "range", "search")
+    code_history_pattern = "6*"
 
 
 if __name__ == "__main__":

@@ -48,8 +48,17 @@ def test_inspect_history_and_comm_info(kernel):
     reply = shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "ok" and not reply["content"]["found"]
 
-    msg_id = kc.history(hist_access_type="tail", n=10)
-    assert shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    # Python names are inspected in the scratch namespace, without touching `_`.
+    assert run_cell(kc, "def double(x):\n    '''Twice x.'''\n    return 2 * x\n\n41 + 1").ok
+    msg_id = kc.inspect("double(", 7)
+    text = shell_reply(kc, msg_id)["content"]["data"]["text/plain"]
+    assert "Signature: double(x)" in text and "Twice x." in text, text
+    assert run_cell(kc, "_").of("execute_result")[0]["content"]["data"]["text/plain"] == "42"
+    assert run_cell(kc, "'__wand_inspect' in globals()").of("execute_result")[0]["content"]["data"]["text/plain"] == "False"
+
+    msg_id = kc.history(hist_access_type="tail", n=2, output=True)
+    history = shell_reply(kc, msg_id)["content"]["history"]
+    assert [entry[2] for entry in history] == [["_", "42"], ["'__wand_inspect' in globals()", "False"]], history
     msg_id = kc.comm_info()
     assert shell_reply(kc, msg_id)["content"]["comms"] == {}
 

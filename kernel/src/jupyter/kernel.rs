@@ -51,6 +51,8 @@ struct Kernel {
     session: Arc<Mutex<Session>>,
     interrupt: Arc<Interrupt>,
     execution_count: Mutex<u32>,
+    /// This session's cells: `(execution_count, code, the execute_result's text/plain)`.
+    history: Mutex<Vec<(u32, String, Option<String>)>>,
 }
 
 struct StdinRequest {
@@ -92,6 +94,7 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
         session,
         interrupt,
         execution_count: Mutex::new(0),
+        history: Mutex::new(Vec::new()),
     });
 
     tokio::spawn(iopub_loop(iopub, iopub_rx, signer.clone()));
@@ -269,13 +272,19 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 kernel.publish(kernel.reply(request, "execute_input", json!(wire::ExecuteInput { code: &args.code, execution_count: count })));
             }
             let (kernel2, parent) = (kernel.clone(), request.clone());
-            let outcome = tokio::task::spawn_blocking(move || {
-                let mut frontend = CellFrontend { kernel: &kernel2, parent: &parent, count, silent: args.silent, allow_stdin: args.allow_stdin };
+            let record = args.store_history && !args.silent;
+            let code = record.then(|| args.code.clone());
+            let (outcome, result_text) = tokio::task::spawn_blocking(move || {
+                let mut frontend = CellFrontend { kernel: &kernel2, parent: &parent, count, silent: args.silent, allow_stdin: args.allow_stdin, result_text: None };
                 let mut session = kernel2.session.lock().unwrap_or_else(|poison| poison.into_inner());
-                session.execute(&args.code, &mut frontend)
+                let outcome = session.execute(&args.code, &mut frontend);
+                (outcome, frontend.result_text)
             })
             .await
-            .unwrap_or_else(|panic| Err(ErrorContent { ename: "InternalError".into(), evalue: format!("the kernel failed while running the cell: {panic}"), traceback: vec![] }));
+            .unwrap_or_else(|panic| (Err(ErrorContent { ename: "InternalError".into(), evalue: format!("the kernel failed while running the cell: {panic}"), traceback: vec![] }), None));
+            if let Some(code) = code {
+                kernel.history.lock().unwrap_or_else(|p| p.into_inner()).push((count, code, result_text));
+            }
             match outcome {
                 Ok(()) => reply("execute_reply", wire::execute_reply_ok(count)),
                 Err(error) => {
@@ -312,7 +321,10 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 reply("is_complete_reply", json!({"status": status}))
             }
         }
-        "history_request" => reply("history_reply", json!({"status": "ok", "history": []})),
+        "history_request" => {
+            let history = kernel.history.lock().unwrap_or_else(|p| p.into_inner());
+            reply("history_reply", json!({"status": "ok", "history": history_entries(&history, &request.content)}))
+        }
         "comm_info_request" => reply("comm_info_reply", json!({"status": "ok", "comms": {}})),
         "comm_open" => {
             if let Ok(open) = serde_json::from_value::<wire::CommOpen>(request.content.clone()) {
@@ -337,6 +349,73 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
     }
 }
 
+/// The session number of this kernel's cells in history replies (IPython numbers sessions from 1;
+/// 0 and this number both mean the current one).
+const HISTORY_SESSION: i64 = 1;
+
+/// A `history_request` answered from this session's cells (`tail`, `range`, `search` with a
+/// glob pattern, `unique` and `n`, as IPython does); earlier sessions are not kept.
+fn history_entries(history: &[(u32, String, Option<String>)], request: &Json) -> Vec<Json> {
+    let output = request["output"].as_bool().unwrap_or(false);
+    let n = request["n"].as_u64().map(|it| it as usize);
+    let entry = |(count, code, result): &(u32, String, Option<String>)| {
+        if output { json!([HISTORY_SESSION, count, [code, result]]) } else { json!([HISTORY_SESSION, count, code]) }
+    };
+    let last = |items: Vec<&(u32, String, Option<String>)>, n: Option<usize>| -> Vec<Json> {
+        let skip = n.map_or(0, |n| items.len().saturating_sub(n));
+        items.into_iter().skip(skip).map(entry).collect()
+    };
+    match request["hist_access_type"].as_str().unwrap_or("tail") {
+        "tail" => last(history.iter().collect(), Some(n.unwrap_or(10))),
+        "range" => {
+            let session = request["session"].as_i64().unwrap_or(0);
+            if session != 0 && session != HISTORY_SESSION {
+                return Vec::new();
+            }
+            let start = request["start"].as_u64().unwrap_or(0);
+            let stop = request["stop"].as_u64();
+            history.iter().filter(|(count, ..)| u64::from(*count) >= start && stop.is_none_or(|stop| u64::from(*count) < stop)).map(entry).collect()
+        }
+        "search" => {
+            let pattern = request["pattern"].as_str().unwrap_or("*");
+            let unique = request["unique"].as_bool().unwrap_or(false);
+            let mut found: Vec<&(u32, String, Option<String>)> = history.iter().filter(|(_, code, _)| glob(pattern, code)).collect();
+            if unique {
+                // The latest of each input.
+                let mut seen = std::collections::HashSet::new();
+                found.reverse();
+                found.retain(|(_, code, _)| seen.insert(code.as_str()));
+                found.reverse();
+            }
+            last(found, n)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// fnmatch-style `*` and `?` over the whole text.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            pi += 1;
+            mark = ti;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 /// A cell's outputs as iopub messages.
 struct CellFrontend<'a> {
     kernel: &'a Kernel,
@@ -344,6 +423,8 @@ struct CellFrontend<'a> {
     count: u32,
     silent: bool,
     allow_stdin: bool,
+    /// The text of the cell's execute_result, for the history.
+    result_text: Option<String>,
 }
 
 impl Frontend for CellFrontend<'_> {
@@ -365,6 +446,7 @@ impl Frontend for CellFrontend<'_> {
     }
 
     fn result(&mut self, data: MimeBundle) {
+        self.result_text = data.get("text/plain").and_then(Json::as_str).map(str::to_owned);
         if self.silent {
             return;
         }
@@ -390,5 +472,35 @@ impl Frontend for CellFrontend<'_> {
                 Err(_) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history() -> Vec<(u32, String, Option<String>)> {
+        vec![(1, "6 * 7".into(), Some("42".into())), (2, "x = 1".into(), None), (3, "6 * 7".into(), Some("42".into()))]
+    }
+
+    #[test]
+    fn history_tail_range_search() {
+        let h = history();
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "tail", "n": 2, "output": false})), vec![json!([1, 2, "x = 1"]), json!([1, 3, "6 * 7"])]);
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "tail", "n": 1, "output": true})), vec![json!([1, 3, ["6 * 7", "42"]])]);
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "range", "session": 1, "start": 2, "stop": 3})), vec![json!([1, 2, "x = 1"])]);
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "range", "session": -1, "start": 1})), Vec::<Json>::new());
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "6*"})).len(), 2);
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "6*", "unique": true})), vec![json!([1, 3, "6 * 7"])]);
+        assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "*", "n": 1})), vec![json!([1, 3, "6 * 7"])]);
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("6*", "6 * 7"));
+        assert!(glob("*=*", "x = 1"));
+        assert!(glob("?", "x"));
+        assert!(!glob("6*", "x = 6"));
+        assert!(!glob("a?c", "ac"));
     }
 }

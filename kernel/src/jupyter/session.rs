@@ -545,8 +545,43 @@ impl Session {
         (matches, start, cursor)
     }
 
-    /// On a block uuid: the block (type, edges, file, state and code).
+    /// On a block uuid: the block (type, edges, file, state and code); else the Python name
+    /// at the cursor in the scratch namespace (type, value, signature, docstring).
     pub fn inspect(&mut self, code: &str, cursor: usize) -> Option<MimeBundle> {
+        self.reload();
+        if let Some(bundle) = self.inspect_block(code, cursor) {
+            return Some(bundle);
+        }
+        let name = python_name_at(code, cursor)?;
+        self.inspect_python(&name)
+    }
+
+    /// Asks the scratch worker about `name` through an `exec` (the worker protocol has no
+    /// inspect request): the helper prints, returns nothing and deletes itself, so neither `_`
+    /// nor the namespace changes.
+    fn inspect_python(&mut self, name: &str) -> Option<MimeBundle> {
+        self.scratch().ok()?;
+        self.sync_outputs(&mut Discard);
+        let code = format!("{INSPECT_PY}try:\n    __wand_inspect({name:?})\nfinally:\n    del __wand_inspect\n");
+        let worker = self.scratch().ok()?;
+        let mut text = String::new();
+        let outcome = worker.exec(&code, &Interrupt::default(), &mut |stream, chunk| if stream == "stdout" { text.push_str(chunk) }, &mut |_, _| None);
+        match outcome {
+            ExecOutcome::Ok { .. } if !text.trim().is_empty() => Some(display::text_bundle(text.trim_end())),
+            ExecOutcome::Lost { .. } => {
+                self.scratch = None;
+                self.bound.clear();
+                None
+            }
+            ExecOutcome::Error { ename, evalue, .. } => {
+                tracing::debug!("inspect {name}: {ename}: {evalue}");
+                None
+            }
+            ExecOutcome::Ok { .. } => None,
+        }
+    }
+
+    fn inspect_block(&self, code: &str, cursor: usize) -> Option<MimeBundle> {
         let chars: Vec<char> = code.chars().collect();
         let cursor = cursor.min(chars.len());
         let is_word = |ch: char| ch.is_alphanumeric() || matches!(ch, '_' | '/' | '-');
@@ -559,7 +594,6 @@ impl Session {
             end += 1;
         }
         let word: String = chars[start..end].iter().collect();
-        self.reload();
         let (project, pipeline) = self.binding()?;
         let pipeline = project.pipelines.get(pipeline)?;
         let block = pipeline.block(&word)?;
@@ -574,6 +608,68 @@ impl Session {
             pipeline.dag.downstream(&word).join(", "),
         );
         Some(display::text_bundle(&text))
+    }
+}
+
+/// Defines `__wand_inspect(name)`, which prints what IPython's `obj?` shows, or nothing when the
+/// name is not bound (a builtin also counts).
+const INSPECT_PY: &str = r#"def __wand_inspect(name):
+    import builtins, inspect
+    head, *rest = name.split('.')
+    if head in globals():
+        obj = globals()[head]
+    elif hasattr(builtins, head):
+        obj = getattr(builtins, head)
+    else:
+        return
+    for part in rest:
+        obj = getattr(obj, part)
+    lines = ['Type:      ' + type(obj).__name__]
+    if not (inspect.isroutine(obj) or inspect.isclass(obj) or inspect.ismodule(obj)):
+        text = repr(obj)
+        lines.append('Value:     ' + (text if len(text) <= 500 else text[:500] + '...'))
+    if callable(obj):
+        try:
+            lines.append('Signature: ' + name + str(inspect.signature(obj)))
+        except (TypeError, ValueError):
+            pass
+    doc = inspect.getdoc(obj)
+    if doc:
+        lines.append('Docstring:\n' + doc)
+    print('\n'.join(lines))
+"#;
+
+/// The dotted Python name at `cursor` (characters), or the one just before a `(` there.
+fn python_name_at(code: &str, cursor: usize) -> Option<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut cursor = cursor.min(chars.len());
+    let is_name = |ch: char| ch.is_alphanumeric() || matches!(ch, '_' | '.');
+    let at_name = |at: usize| (at > 0 && is_name(chars[at - 1])) || (at < chars.len() && is_name(chars[at]));
+    if !at_name(cursor) && cursor > 0 && chars[cursor - 1] == '(' {
+        cursor -= 1;
+    }
+    let mut start = cursor;
+    while start > 0 && is_name(chars[start - 1]) {
+        start -= 1;
+    }
+    let mut end = cursor;
+    while end < chars.len() && (chars[end].is_alphanumeric() || chars[end] == '_') {
+        end += 1;
+    }
+    let name: String = chars[start..end].iter().collect();
+    let valid = name.split('.').all(|part| part.chars().next().is_some_and(|ch| ch.is_alphabetic() || ch == '_'));
+    valid.then_some(name)
+}
+
+/// A frontend for work whose output nobody sees.
+struct Discard;
+
+impl Frontend for Discard {
+    fn stream(&mut self, _: &str, _: &str) {}
+    fn display(&mut self, _: MimeBundle, _: Option<&str>, _: bool) {}
+    fn result(&mut self, _: MimeBundle) {}
+    fn input(&mut self, _: &str, _: bool) -> Option<String> {
+        None
     }
 }
 
@@ -701,4 +797,19 @@ fn states(project: &Project, pipeline: &Pipeline) -> HashMap<String, (NodeState,
             (uuid.to_owned(), state)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_name_at;
+
+    #[test]
+    fn python_names_at_the_cursor() {
+        assert_eq!(python_name_at("zip", 3).as_deref(), Some("zip"));
+        assert_eq!(python_name_at("x = df.head(", 12).as_deref(), Some("df.head"));
+        assert_eq!(python_name_at("print(os.path)", 10).as_deref(), Some("os.path"));
+        assert_eq!(python_name_at("print(os.path)", 8).as_deref(), Some("os"));
+        assert_eq!(python_name_at("1 + 2", 5), None);
+        assert_eq!(python_name_at("a..b", 4), None);
+    }
 }
