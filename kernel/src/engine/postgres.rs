@@ -13,7 +13,8 @@
 //! Time -> time, Duration -> interval, Null -> text (all null). Anything else (List, Array,
 //! Struct, Object, Int128...) is refused with the column's name and dtype. Reading back maps the
 //! same types the other way (timestamptz as UTC, numeric with a declared scale as Decimal,
-//! numeric without one as Float64, interval as Duration when it has no months) and any other
+//! numeric without one as Decimal(38, largest scale) or Float64 when that does not fit, interval
+//! as Duration with a month counted as 30 days) and any other
 //! PostgreSQL type as text.
 
 use std::future::Future;
