@@ -90,3 +90,23 @@ def test_shutdown_request_ends_the_kernel(kernel):
     while km.is_alive() and time.time() < deadline:
         time.sleep(0.1)
     assert not km.is_alive(), "the kernel process did not exit after shutdown_reply"
+
+
+def test_requests_queued_behind_an_error_are_aborted(kernel):
+    _, kc = kernel
+    assert run_cell(kc, "x = 0").ok
+    failing = kc.execute("import time\ntime.sleep(1)\nraise ValueError('stop')")
+    queued = [kc.execute("x += 1"), kc.execute("x += 1")]
+    assert shell_reply(kc, failing)["content"]["status"] == "error"
+    for msg_id in queued:
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        # "aborted" as ipykernel sends it (jupyter_kernel_test's schema spells it "abort").
+        assert reply["content"]["status"] == "aborted", reply["content"]
+    # Later cells run again, and the aborted ones did not.
+    assert run_cell(kc, "x").of("execute_result")[0]["content"]["data"]["text/plain"] == "0"
+    # Without stop_on_error the next request runs.
+    failing = kc.execute("raise ValueError('go on')", stop_on_error=False)
+    after = kc.execute("x + 5")
+    assert shell_reply(kc, failing)["content"]["status"] == "error"
+    assert shell_reply(kc, after)["content"]["status"] == "ok"

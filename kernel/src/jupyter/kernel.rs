@@ -238,13 +238,44 @@ async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
         let Some(request) = recv(&mut socket, &kernel.signer, "shell").await else { continue };
         kernel.publish_status(Some(&request), "busy");
         let reply = handle_shell(&kernel, &request).await;
+        let failed = reply.as_ref().is_some_and(|(msg_type, content)| msg_type == "execute_reply" && content["status"] == "error");
+        // Taken before the reply goes out: what a client sends after seeing it is not queued.
+        let queued = if failed && request.content["stop_on_error"].as_bool().unwrap_or(true) { take_queued(&kernel, &mut socket).await } else { Vec::new() };
         if let Some((msg_type, content)) = reply {
             let reply = kernel.reply(&request, &msg_type, content);
             send(&mut socket, &kernel.signer, &reply).await;
         }
         kernel.publish_status(Some(&request), "idle");
+        for request in queued {
+            kernel.publish_status(Some(&request), "busy");
+            let reply = if request.msg_type() == "execute_request" {
+                let count = *kernel.execution_count.lock().unwrap_or_else(|p| p.into_inner());
+                Some(("execute_reply".to_owned(), json!({"status": "aborted", "execution_count": count, "user_expressions": {}, "payload": []})))
+            } else {
+                handle_shell(&kernel, &request).await
+            };
+            if let Some((msg_type, content)) = reply {
+                let reply = kernel.reply(&request, &msg_type, content);
+                send(&mut socket, &kernel.signer, &reply).await;
+            }
+            kernel.publish_status(Some(&request), "idle");
+        }
     }
 }
+
+/// The requests already waiting behind a failed cell whose request asked `stop_on_error`
+/// ("Run All"): their execute requests are answered `aborted` without running, as ipykernel
+/// does; other requests are served as usual.
+async fn take_queued(kernel: &Kernel, socket: &mut RouterSocket) -> Vec<Message> {
+    let mut queued = Vec::new();
+    while let Ok(Some(request)) = tokio::time::timeout(ABORT_WINDOW, recv(socket, &kernel.signer, "shell")).await {
+        queued.push(request);
+    }
+    queued
+}
+
+/// How long the kernel waits for one more queued request (they are in the socket already).
+const ABORT_WINDOW: Duration = Duration::from_millis(5);
 
 fn cursor_args(content: &Json) -> Option<(String, usize, u8)> {
     let args: wire::CodeAtCursor = serde_json::from_value(content.clone()).ok()?;

@@ -181,7 +181,8 @@ pub struct ExecuteRequest {
     pub store_history: bool,
     #[serde(default)]
     pub allow_stdin: bool,
-    #[serde(default)]
+    /// The spec's default is true.
+    #[serde(default = "yes")]
     pub stop_on_error: bool,
 }
 
