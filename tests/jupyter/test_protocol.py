@@ -110,3 +110,43 @@ def test_requests_queued_behind_an_error_are_aborted(kernel):
     after = kc.execute("x + 5")
     assert shell_reply(kc, failing)["content"]["status"] == "error"
     assert shell_reply(kc, after)["content"]["status"] == "ok"
+
+
+ORPHAN = """
+import subprocess, sys, time
+from jupyter_client.manager import KernelManager
+km = KernelManager(kernel_name="wand")
+km.start_kernel(stderr=subprocess.DEVNULL)
+kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=60)
+kc.execute("x = 1")  # a scratch worker too
+time.sleep(3)
+print(km.provisioner.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_kernel_exits_when_its_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        pid = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        # A zombie counts as gone (its parent is dead; init reaps it).
+        if open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z":
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the kernel outlived its parent by 10 s")

@@ -109,6 +109,7 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
         }
     });
     tokio::spawn(stdin_loop(stdin, stdin_rx, signer.clone()));
+    tokio::spawn(exit_with_parent(kernel.interrupt.clone()));
     kernel.publish_status(None, "starting");
     {
         let kernel = kernel.clone();
@@ -116,6 +117,24 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     }
     shell_loop(kernel, shell).await;
     Ok(())
+}
+
+/// Ends the kernel when the process that started it (a Jupyter server, a notebook client) is
+/// gone without a shutdown_request, as ipykernel's parent poller does; its workers follow when
+/// their stdin closes.
+async fn exit_with_parent(interrupt: Arc<Interrupt>) {
+    let parent = std::os::unix::process::parent_id();
+    if parent == 1 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if std::os::unix::process::parent_id() != parent {
+            tracing::info!("the parent process {parent} is gone; exiting");
+            interrupt.fire();
+            std::process::exit(0);
+        }
+    }
 }
 
 async fn iopub_loop(mut socket: PubSocket, mut rx: UnboundedReceiver<Message>, signer: Signer) {
