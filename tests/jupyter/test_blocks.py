@@ -153,3 +153,12 @@ def test_dag_and_inspect(kernel):
     kc.inspect("clean", 2)
     reply = kc.get_shell_msg(timeout=30)
     assert reply["content"]["found"] and "transformers/clean.py" in reply["content"]["data"]["text/plain"]
+
+
+def test_run_magic_runs_the_pipeline_then_only_what_changed(kernel, project):
+    _, kc = kernel
+    cell = run_cell(kc, "%run")
+    assert cell.ok, cell.reply["content"]
+    assert all(f"✓ {uuid} ran" in cell.text for uuid in ("load", "clean", "export")), cell.text
+    again = run_cell(kc, "%run --changed")
+    assert again.ok and "nothing ran" in again.text, again.text

@@ -175,6 +175,9 @@ impl Session {
                 self.reload();
                 let mode = if changed { Mode::Changed } else { Mode::All };
                 let ran = self.engine_run(None, mode, out)?;
+                if ran.values().all(|run| run.status == BlockStatus::Reused) {
+                    out.stream("stdout", "nothing ran: every block's stored output is fresh\n");
+                }
                 self.refresh_displays(&ran, out);
                 Ok(())
             }
