@@ -150,3 +150,15 @@ def test_kernel_exits_when_its_parent_is_killed(tmp_path):
     else:
         os.kill(pid, signal.SIGKILL)
         raise AssertionError("the kernel outlived its parent by 10 s")
+
+
+def test_user_expressions(kernel):
+    _, kc = kernel
+    assert run_cell(kc, "x = 20").ok
+    msg_id = kc.execute("y = x + 1\ny * 2", user_expressions={"sum": "x + y", "text": "'a\\nb'", "bad": "1 / 0"})
+    reply = shell_reply(kc, msg_id)
+    expressions = reply["content"]["user_expressions"]
+    assert expressions["sum"] == {"status": "ok", "data": {"text/plain": "41"}, "metadata": {}}, expressions
+    assert expressions["text"]["data"]["text/plain"] == "'a\\nb'", expressions
+    assert expressions["bad"]["status"] == "error" and expressions["bad"]["ename"] == "ZeroDivisionError", expressions
+    assert run_cell(kc, "_").of("execute_result")[0]["content"]["data"]["text/plain"] == "42"

@@ -327,7 +327,7 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
             let (outcome, result_text) = tokio::task::spawn_blocking(move || {
                 let mut frontend = CellFrontend { kernel: &kernel2, parent: &parent, count, silent: args.silent, allow_stdin: args.allow_stdin, result_text: None };
                 let mut session = kernel2.session.lock().unwrap_or_else(|poison| poison.into_inner());
-                let outcome = session.execute(&args.code, &mut frontend);
+                let outcome = session.execute(&args.code, &mut frontend).map(|()| session.user_expressions(&args.user_expressions));
                 (outcome, frontend.result_text)
             })
             .await
@@ -336,7 +336,7 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 kernel.history.lock().unwrap_or_else(|p| p.into_inner()).push((count, code, result_text));
             }
             match outcome {
-                Ok(()) => reply("execute_reply", wire::execute_reply_ok(count)),
+                Ok(user_expressions) => reply("execute_reply", wire::execute_reply_ok(count, user_expressions)),
                 Err(error) => {
                     if !args.silent {
                         kernel.publish(kernel.reply(request, "error", json!(error)));

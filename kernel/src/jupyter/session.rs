@@ -565,7 +565,7 @@ impl Session {
     fn inspect_python(&mut self, name: &str) -> Option<MimeBundle> {
         self.scratch().ok()?;
         self.sync_outputs(&mut Discard);
-        let code = format!("{INSPECT_PY}try:\n    __wand_inspect({name:?})\nfinally:\n    del __wand_inspect\n");
+        let code = format!("{INSPECT_PY}try:\n    __wand_inspect({})\nfinally:\n    del __wand_inspect\n", json!(name));
         let worker = self.scratch().ok()?;
         let mut text = String::new();
         let outcome = worker.exec(&code, &Interrupt::default(), &mut |stream, chunk| if stream == "stdout" { text.push_str(chunk) }, &mut |_, _| None);
@@ -582,6 +582,33 @@ impl Session {
             }
             ExecOutcome::Ok { .. } => None,
         }
+    }
+
+    /// The execute_request's `user_expressions`, each evaluated in the scratch namespace:
+    /// `{name: {status, data: {text/plain}, metadata}}` or the error triple. `_` is left alone.
+    pub fn user_expressions(&mut self, expressions: &serde_json::Map<String, Json>) -> Json {
+        let mut results = serde_json::Map::new();
+        for (name, expression) in expressions {
+            let Some(expression) = expression.as_str() else { continue };
+            // A JSON string is a Python string literal.
+            let code = format!("print(repr(eval({})), end='')\n", json!(expression));
+            let mut text = String::new();
+            let outcome = match self.scratch() {
+                Ok(worker) => worker.exec(&code, &Interrupt::default(), &mut |stream, chunk| if stream == "stdout" { text.push_str(chunk) }, &mut |_, _| None),
+                Err(error) => ExecOutcome::Error { ename: error.ename, evalue: error.evalue, traceback: error.traceback },
+            };
+            let result = match outcome {
+                ExecOutcome::Ok { .. } => json!({"status": "ok", "data": {"text/plain": text}, "metadata": {}}),
+                ExecOutcome::Error { ename, evalue, traceback } => json!({"status": "error", "ename": ename, "evalue": evalue, "traceback": traceback}),
+                ExecOutcome::Lost { message } => {
+                    self.scratch = None;
+                    self.bound.clear();
+                    json!({"status": "error", "ename": "WorkerLost", "evalue": message, "traceback": []})
+                }
+            };
+            results.insert(name.clone(), result);
+        }
+        Json::Object(results)
     }
 
     fn inspect_block(&self, code: &str, cursor: usize) -> Option<MimeBundle> {
