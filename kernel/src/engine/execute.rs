@@ -254,8 +254,11 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         provenance: Mutex::new(stored.clone()),
     });
 
-    // Check the Python environment before running anything.
-    if scope.iter().any(|uuid| specs[uuid].language == Some(Language::Python)) {
+    // When every block runs, check the Python environment before running anything. In the
+    // other modes most blocks are usually reused: the worker then starts with the first Python
+    // block that runs (see `run_python`), so a run with nothing to do never pays for it.
+    let runs_everything = options.mode == Mode::All && options.block.is_none();
+    if runs_everything && scope.iter().any(|uuid| specs[uuid].language == Some(Language::Python)) {
         let worker = spawn_worker(&shared, &mut |line| sink(&EngineEvent::WorkerLog { text: line }))?;
         *shared.worker.lock().unwrap() = Some(worker);
     }
