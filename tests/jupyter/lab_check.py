@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """JupyterLab in headless Chromium runs a notebook made by `wand notebook` on the `wand` kernel.
 
-Not part of run.sh (it needs JupyterLab and Chromium, and takes a minute): run it by hand,
+run.sh runs it with JupyterLab from .venv-lab; by hand:
 
     python tests/jupyter/lab_check.py --jupyter /path/to/venv-with-jupyterlab/bin/jupyter
 
