@@ -15,6 +15,10 @@ tests/pg/start.sh and stopped at the end.
 * load: `Postgres.load('SELECT * FROM bench_wand')` (a pandas frame in the block) versus
   `psql \\copy (SELECT * FROM bench_wand) TO '/dev/null' CSV` and pandas `read_sql`.
 
+Results (2 cores, PostgreSQL 15 with fsync off, 1,369,765 rows, release wand; pandas 3.1 with
+SQLAlchemy 2.1 + psycopg2): export wand 2.2 s, psql \\copy 3.2 s, pandas to_sql 143 s; load wand
+(into pandas) 2.8 s, psql \\copy TO 2.0 s, pandas read_sql 13.1 s.
+
 Usage: tests/bench/pg_bench.py [--wand target/release/wand] [--rows N] [--python .venv/bin/python]
 pandas to_sql needs sqlalchemy and psycopg2 in that Python (`pip install sqlalchemy psycopg2-binary`);
 without them that line is skipped. A debug `wand` works but measures an unoptimised build.
@@ -170,7 +174,7 @@ def main():
             sys.exit(f"pandas to_sql failed:\n{out.stderr[-3000:]}")
         pandas = json.loads(out.stdout.strip().splitlines()[-1])
         results["pandas to_sql (SQLAlchemy, psycopg2)"] = pandas["export"]
-    else:
+    elif not args.skip_pandas:
         print("skipping pandas to_sql: pip install sqlalchemy psycopg2-binary into " + args.python, file=sys.stderr)
 
     results["wand load -> pandas (binary COPY -> Arrow)"] = wand["load"]
