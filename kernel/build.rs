@@ -29,7 +29,9 @@ fn main() {
         println!("cargo:rerun-if-changed=python/{package}");
         collect(&python.join(package), &python, &mut files);
     }
-    let mut out = String::from("/// `(path relative to the worker folder, contents)` of every embedded Python file.\npub(crate) const WORKER_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// `(path relative to the worker folder, contents)` of every embedded Python file.\npub(crate) const WORKER_FILES: &[(&str, &str)] = &[\n",
+    );
     for (rel, path) in &files {
         writeln!(out, "    ({rel:?}, include_str!({:?})),", path.to_string_lossy()).unwrap();
     }

@@ -1,1 +1,3 @@
-fn main() { std::process::exit(wand_kernel::cli::main()) }
+fn main() {
+    std::process::exit(wand_kernel::cli::main())
+}

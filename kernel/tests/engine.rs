@@ -196,7 +196,10 @@ fn arguments_follow_upstream_order_and_outputs_follow_mage_return_rules() {
     );
     p.write("data_loaders/single.py", "@data_loader\ndef f():\n    return [5]\n");
     p.write("data_loaders/nothing.py", "@data_loader\ndef f():\n    print('nothing to return')\n");
-    p.write("transformers/c.py", "@transformer\ndef f(first, second, pair, single, nothing):\n    return [[first, second, pair, single, nothing]]\n");
+    p.write(
+        "transformers/c.py",
+        "@transformer\ndef f(first, second, pair, single, nothing):\n    return [[first, second, pair, single, nothing]]\n",
+    );
     let (record, events) = p.run(options());
     assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}\n{events:#?}");
     assert_eq!(p.json_output("pair", 0), serde_json::json!(1));
@@ -250,7 +253,10 @@ fn failing_test_fails_the_block_and_isolates_its_branch() {
         "",
     );
     p.write("data_loaders/load.py", LOADER);
-    p.write("transformers/bad.py", "@transformer\ndef f(d):\n    return d\n\n@test\ndef test_fails(out):\n    assert out['n'] == 2, 'n is not 2'\n");
+    p.write(
+        "transformers/bad.py",
+        "@transformer\ndef f(d):\n    return d\n\n@test\ndef test_fails(out):\n    assert out['n'] == 2, 'n is not 2'\n",
+    );
     p.write("data_exporters/bad_child.py", "@data_exporter\ndef f(d):\n    pass\n");
     p.write("transformers/raises.py", "@transformer\ndef f(d):\n    raise ValueError('boom')\n");
     p.write("transformers/good.py", "@transformer\ndef f(d):\n    return d['n'] + 1\n");
@@ -413,7 +419,11 @@ fn a_crashed_worker_fails_its_block_and_the_next_block_runs() {
 
 #[test]
 fn timeout_interrupts_a_block() {
-    let p = TestProject::new("", &[B("slow", "data_loader", "python", &[], "timeout: 1"), B("next", "transformer", "python", &["slow"], "")], "");
+    let p = TestProject::new(
+        "",
+        &[B("slow", "data_loader", "python", &[], "timeout: 1"), B("next", "transformer", "python", &["slow"], "")],
+        "",
+    );
     p.write("data_loaders/slow.py", "import time\n\n@data_loader\ndef f():\n    time.sleep(60)\n");
     p.write("transformers/next.py", "@transformer\ndef f(x):\n    return x\n");
     let (record, _) = p.run(options());
@@ -454,8 +464,14 @@ fn sql_blocks_on_polars_and_data_providers_refused() {
         ],
         "variables:\n  min_x: 1\n",
     );
-    p.write("data_loaders/load.py", "import pandas as pd\n\n@data_loader\ndef f():\n    return pd.DataFrame({'g': ['a', 'a', 'b'], 'x': [1, 2, 3]})\n");
-    p.write("transformers/agg.sql", "SELECT g, SUM(x) AS total FROM {{ df_1 }} WHERE x >= {{ variables('min_x') }} AND x >= {{ min_x }} GROUP BY g ORDER BY g\n");
+    p.write(
+        "data_loaders/load.py",
+        "import pandas as pd\n\n@data_loader\ndef f():\n    return pd.DataFrame({'g': ['a', 'a', 'b'], 'x': [1, 2, 3]})\n",
+    );
+    p.write(
+        "transformers/agg.sql",
+        "SELECT g, SUM(x) AS total FROM {{ df_1 }} WHERE x >= {{ variables('min_x') }} AND x >= {{ min_x }} GROUP BY g ORDER BY g\n",
+    );
     p.write("transformers/pg.sql", "SELECT * FROM {{ df_1 }}\n");
     p.write("data_exporters/check.py", "@data_exporter\ndef f(df):\n    return df.to_dict(orient='list')\n");
     p.write("markdowns/notes.md", "# notes\n");
@@ -472,20 +488,17 @@ fn sql_blocks_on_polars_and_data_providers_refused() {
     // A frame read back from the variables dir reaches a Python block (a new worker).
     std::fs::remove_dir_all(p.output("check", 0)).unwrap();
     let (record, events) = p.run(RunOptions { block: Some("check".into()), ..options() });
-    assert_eq!(statuses(&record), [("load".to_owned(), BlockStatus::Reused), ("agg".to_owned(), BlockStatus::Reused), ("check".to_owned(), BlockStatus::Succeeded)], "{events:#?}");
+    assert_eq!(
+        statuses(&record),
+        [("load".to_owned(), BlockStatus::Reused), ("agg".to_owned(), BlockStatus::Reused), ("check".to_owned(), BlockStatus::Succeeded)],
+        "{events:#?}"
+    );
     assert_eq!(p.json_output("check", 0), serde_json::json!({"g": ["a", "b"], "total": [3, 3]}));
 }
 
 #[test]
 fn outputs_are_readable_by_pandas_and_markdown_upstreams_give_nothing() {
-    let p = TestProject::new(
-        "",
-        &[
-            B("notes", "markdown", "markdown", &[], ""),
-            B("load", "data_loader", "python", &["notes"], ""),
-        ],
-        "",
-    );
+    let p = TestProject::new("", &[B("notes", "markdown", "markdown", &[], ""), B("load", "data_loader", "python", &["notes"], "")], "");
     p.write("markdowns/notes.md", "# notes\n");
     p.write(
         "data_loaders/load.py",

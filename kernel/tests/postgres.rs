@@ -33,7 +33,9 @@ fn pg() -> &'static Pg {
             .expect("cannot run tests/pg/start.sh");
         assert!(out.status.success(), "tests/pg/start.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
-        let get = |key: &str| text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {text}")).to_owned();
+        let get = |key: &str| {
+            text.lines().find_map(|line| line.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {text}")).to_owned()
+        };
         Pg { port: get("PGPORT").parse().unwrap(), socket: get("PGSOCKET") }
     })
 }
@@ -192,7 +194,8 @@ fn assert_no_secret(what: &str, text: &str) {
     assert!(!text.contains(PASSWORD), "the password appears in {what}:\n{text}");
 }
 
-const LOADER: &str = "import pandas as pd\n\n@data_loader\ndef load(*args, **kwargs):\n    return pd.DataFrame({'g': ['a', 'a', 'b'], 'x': [1, 2, 3]})\n";
+const LOADER: &str =
+    "import pandas as pd\n\n@data_loader\ndef load(*args, **kwargs):\n    return pd.DataFrame({'g': ['a', 'a', 'b'], 'x': [1, 2, 3]})\n";
 
 #[test]
 fn python_exporter_append_replace_fail_load_and_execute() {
@@ -288,8 +291,14 @@ fn every_mapped_type_round_trips_with_nulls() {
             .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
             .into_series()
             .into_column(),
-        Int64Chunked::from_iter_options("t".into(), [Some(3_600_000_000_000i64 + 1000), None, Some(0)].into_iter()).into_time().into_series().into_column(),
-        Int64Chunked::from_iter_options("dur".into(), [Some(90_000_000i64), None, Some(-1)].into_iter()).into_duration(TimeUnit::Microseconds).into_series().into_column(),
+        Int64Chunked::from_iter_options("t".into(), [Some(3_600_000_000_000i64 + 1000), None, Some(0)].into_iter())
+            .into_time()
+            .into_series()
+            .into_column(),
+        Int64Chunked::from_iter_options("dur".into(), [Some(90_000_000i64), None, Some(-1)].into_iter())
+            .into_duration(TimeUnit::Microseconds)
+            .into_series()
+            .into_column(),
     ];
     let df = DataFrame::new(3, columns).unwrap();
     assert_eq!(conn.export(&df, "rt", "types", WritePolicy::Replace).unwrap(), 3);
@@ -299,16 +308,15 @@ fn every_mapped_type_round_trips_with_nulls() {
         "b:boolean,i8:smallint,i16:smallint,i32:integer,i64:bigint,u32:bigint,u64:numeric,f32:real,f64:double precision,dec:numeric,\
          s:text,bin:bytea,d:date,ts:timestamp without time zone,tstz:timestamp with time zone,t:time without time zone,dur:interval"
     );
-    assert_eq!(pg().psql(&db, "SELECT dec::text || ' ' || u64::text || ' ' || d::text || ' ' || ts::text FROM rt.types WHERE i8 = -8"), "12.345 18446744073709551615 2022-01-08 2023-11-14 22:13:20.123456");
+    assert_eq!(
+        pg().psql(&db, "SELECT dec::text || ' ' || u64::text || ' ' || d::text || ' ' || ts::text FROM rt.types WHERE i8 = -8"),
+        "12.345 18446744073709551615 2022-01-08 2023-11-14 22:13:20.123456"
+    );
     let back = conn.query_frame("SELECT * FROM rt.types").unwrap();
     // Widened on the way back: Int8 -> Int16, UInt32 -> Int64, UInt64 -> Decimal(20, 0).
     let expected = df
         .lazy()
-        .with_columns([
-            col("i8").cast(DataType::Int16),
-            col("u32").cast(DataType::Int64),
-            col("u64").cast(DataType::Decimal(20, 0)),
-        ])
+        .with_columns([col("i8").cast(DataType::Int16), col("u32").cast(DataType::Int64), col("u64").cast(DataType::Decimal(20, 0))])
         .collect()
         .unwrap();
     assert_eq!(back.schema(), expected.schema());
@@ -319,7 +327,8 @@ fn every_mapped_type_round_trips_with_nulls() {
     conn.export(&nulls, "rt", "nulls", WritePolicy::Replace).unwrap();
     assert_eq!(pg().psql(&db, "SELECT count(*) FILTER (WHERE n IS NULL) || ' ' || pg_typeof(max(n))::text FROM rt.nulls"), "2 text");
     let list = Series::new("tags".into(), [Series::new("".into(), [1i64])]);
-    let err = conn.export(&DataFrame::new(1, vec![list.into_column()]).unwrap(), "rt", "bad", WritePolicy::Replace).unwrap_err().to_string();
+    let err =
+        conn.export(&DataFrame::new(1, vec![list.into_column()]).unwrap(), "rt", "bad", WritePolicy::Replace).unwrap_err().to_string();
     assert!(err.contains("`tags` (list[i64])"), "{err}");
 
     // Other PostgreSQL types come back as text.
@@ -335,7 +344,13 @@ fn sql_blocks_run_in_postgres_with_uploaded_upstream_frames() {
         &db,
         &[
             B("load", "data_loader", "python", &[], ""),
-            B("agg", "transformer", "sql", &["load"], "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  data_provider_schema: analytics"),
+            B(
+                "agg",
+                "transformer",
+                "sql",
+                &["load"],
+                "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  data_provider_schema: analytics",
+            ),
             B(
                 "top",
                 "transformer",
@@ -343,8 +358,20 @@ fn sql_blocks_run_in_postgres_with_uploaded_upstream_frames() {
                 &["agg"],
                 "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  data_provider_schema: analytics\n  data_provider_table: top_groups\n  export_write_policy: replace\n  limit: 1",
             ),
-            B("raw", "custom", "sql", &["load"], "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true\n  upstream_block_configuration:\n    load:\n      table_name: my_load"),
-            B("preview", "custom", "sql", &[], "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true"),
+            B(
+                "raw",
+                "custom",
+                "sql",
+                &["load"],
+                "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true\n  upstream_block_configuration:\n    load:\n      table_name: my_load",
+            ),
+            B(
+                "preview",
+                "custom",
+                "sql",
+                &[],
+                "configuration:\n  data_provider: postgres\n  data_provider_profile: default\n  use_raw_sql: true",
+            ),
             B("check", "data_exporter", "python", &["agg", "top", "raw", "preview"], ""),
         ],
     );
@@ -352,7 +379,10 @@ fn sql_blocks_run_in_postgres_with_uploaded_upstream_frames() {
     p.write("transformers/agg.sql", "-- totals per group\nSELECT g, SUM(x) AS total FROM {{df_1}} GROUP BY g ORDER BY g;\n");
     p.write("transformers/top.sql", "SELECT * FROM {{ df_1 }} ORDER BY total DESC\n");
     p.write("custom/raw.sql", "CREATE TABLE public.raw_copy AS SELECT * FROM {{ df_1 }};\nSELECT count(*) AS n FROM public.raw_copy;\n");
-    p.write("custom/preview.sql", "DROP TABLE IF EXISTS public.pv; CREATE TABLE public.pv (a int); INSERT INTO public.pv VALUES (7), (8)\n");
+    p.write(
+        "custom/preview.sql",
+        "DROP TABLE IF EXISTS public.pv; CREATE TABLE public.pv (a int); INSERT INTO public.pv VALUES (7), (8)\n",
+    );
     p.write(
         "data_exporters/check.py",
         "@data_exporter\ndef check(agg, top, raw, preview):\n    \
@@ -362,7 +392,10 @@ fn sql_blocks_run_in_postgres_with_uploaded_upstream_frames() {
     );
     let (record, events) = p.run();
     assert_succeeded(&record, &events);
-    assert_eq!(p.json_output("check"), serde_json::json!({"agg": {"g": ["a", "b"], "total": [3, 3]}, "top": {"g": ["a"], "total": [3]}, "raw": 3, "preview": [7, 8]}));
+    assert_eq!(
+        p.json_output("check"),
+        serde_json::json!({"agg": {"g": ["a", "b"], "total": [3, 3]}, "top": {"g": ["a"], "total": [3]}, "raw": 3, "preview": [7, 8]})
+    );
     assert!(stdout_of(&events, "agg").contains("Exporting data from upstream block load to analytics.dev_p_load_v1."), "{events:#?}");
     assert!(!stdout_of(&events, "top").contains("Exporting"), "a SQL parent in PostgreSQL is referenced, not uploaded");
     assert_eq!(pg().count(&db, "analytics.dev_p_load_v1"), 3);
@@ -479,7 +512,11 @@ fn connection_errors_name_the_profile_not_the_password() {
     assert_succeeded(&record, &events);
     let errors = p.json_output("export");
     let errors: Vec<&str> = errors["errors"].as_array().unwrap().iter().map(|it| it.as_str().unwrap()).collect();
-    assert!(errors[0].contains("profile `wrong` (wand@127.0.0.1:") && errors[0].contains("password authentication failed for user \"wand\""), "{}", errors[0]);
+    assert!(
+        errors[0].contains("profile `wrong` (wand@127.0.0.1:") && errors[0].contains("password authentication failed for user \"wand\""),
+        "{}",
+        errors[0]
+    );
     assert!(errors[1].contains("profile `dead`") && errors[1].contains("cannot connect"), "{}", errors[1]);
     assert!(errors[2].contains("no profile `missing`"), "{}", errors[2]);
     assert!(start.elapsed() < Duration::from_secs(60));
@@ -578,5 +615,8 @@ fn file_io_round_trips_csv_gz_parquet_json() {
     let (record, events) = p.run();
     assert_succeeded(&record, &events);
     let expected = serde_json::json!([[1, 2], [false, true]]);
-    assert_eq!(p.json_output("files"), serde_json::json!({"t.csv": expected, "t.csv.gz": expected, "t.parquet": expected, "t.json": expected}));
+    assert_eq!(
+        p.json_output("files"),
+        serde_json::json!({"t.csv": expected, "t.csv.gz": expected, "t.parquet": expected, "t.json": expected})
+    );
 }

@@ -152,7 +152,10 @@ impl<F: Fn(&Path) -> Option<std::sync::Arc<str>>> RangeCache<F> {
         let related: Vec<lsp::DiagnosticRelatedInformation> = diagnostic
             .related
             .iter()
-            .map(|related| lsp::DiagnosticRelatedInformation { location: self.location(&related.file, related.range), message: related.message.clone() })
+            .map(|related| lsp::DiagnosticRelatedInformation {
+                location: self.location(&related.file, related.range),
+                message: related.message.clone(),
+            })
             .collect();
         lsp::Diagnostic {
             range: self.range(&diagnostic.file, diagnostic.range),
@@ -171,7 +174,11 @@ mod tests {
     use super::*;
 
     fn change(sl: u32, sc: u32, el: u32, ec: u32, text: &str) -> lsp::TextDocumentContentChangeEvent {
-        lsp::TextDocumentContentChangeEvent { range: Some(lsp::Range::new(lsp::Position::new(sl, sc), lsp::Position::new(el, ec))), range_length: None, text: text.into() }
+        lsp::TextDocumentContentChangeEvent {
+            range: Some(lsp::Range::new(lsp::Position::new(sl, sc), lsp::Position::new(el, ec))),
+            range_length: None,
+            text: text.into(),
+        }
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub use server::Backend;
 
 /// The service with Wand's custom methods.
 pub fn service() -> (LspService<Backend>, ClientSocket) {
-    LspService::build(Backend::new).custom_method("wand/dag", Backend::dag).custom_method("wand/documentText", Backend::document_text).finish()
+    LspService::build(Backend::new)
+        .custom_method("wand/dag", Backend::dag)
+        .custom_method("wand/documentText", Backend::document_text)
+        .finish()
 }
 
 /// Serves one client over a pair of byte streams (stdio in the binary, a duplex pipe in tests).

@@ -45,7 +45,16 @@ pub struct TextResult {
     pub text: Option<String>,
 }
 
-const WATCHED: &[&str] = &["**/metadata.yaml", "**/triggers.yaml", "**/io_config.yaml", "**/settings.yaml", "**/*.py", "**/*.sql", "**/*.r", "**/.wand/runs/latest.json"];
+const WATCHED: &[&str] = &[
+    "**/metadata.yaml",
+    "**/triggers.yaml",
+    "**/io_config.yaml",
+    "**/settings.yaml",
+    "**/*.py",
+    "**/*.sql",
+    "**/*.r",
+    "**/.wand/runs/latest.json",
+];
 
 impl Backend {
     pub fn new(client: Client) -> Backend {
@@ -124,7 +133,10 @@ impl LanguageServer for Backend {
                 text_document_sync: Some(lsp::TextDocumentSyncCapability::Options(sync)),
                 definition_provider: Some(lsp::OneOf::Left(true)),
                 references_provider: Some(lsp::OneOf::Left(true)),
-                rename_provider: Some(lsp::OneOf::Right(lsp::RenameOptions { prepare_provider: Some(true), work_done_progress_options: Default::default() })),
+                rename_provider: Some(lsp::OneOf::Right(lsp::RenameOptions {
+                    prepare_provider: Some(true),
+                    work_done_progress_options: Default::default(),
+                })),
                 document_symbol_provider: Some(lsp::OneOf::Left(true)),
                 code_lens_provider: Some(lsp::CodeLensOptions { resolve_provider: Some(false) }),
                 hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
@@ -149,7 +161,10 @@ impl LanguageServer for Backend {
         if dynamic_watch {
             let client = self.client.clone();
             tokio::spawn(async move {
-                let watchers = WATCHED.iter().map(|glob| lsp::FileSystemWatcher { glob_pattern: lsp::GlobPattern::String((*glob).to_owned()), kind: None }).collect();
+                let watchers = WATCHED
+                    .iter()
+                    .map(|glob| lsp::FileSystemWatcher { glob_pattern: lsp::GlobPattern::String((*glob).to_owned()), kind: None })
+                    .collect();
                 let options = lsp::DidChangeWatchedFilesRegistrationOptions { watchers };
                 let registration = lsp::Registration {
                     id: "wand-watch".into(),
@@ -200,7 +215,9 @@ impl LanguageServer for Backend {
             let mut session = self.lock();
             let Some(path) = convert::path(&params.text_document.uri) else { return };
             let text: Arc<str> = Arc::from(params.text_document.text.as_str());
-            session.documents.insert(path.clone(), Document { rope: Rope::from_str(&text), version: params.text_document.version, text: text.clone() });
+            session
+                .documents
+                .insert(path.clone(), Document { rope: Rope::from_str(&text), version: params.text_document.version, text: text.clone() });
             session.overlay.insert(path.clone(), text);
             match session.ensure_project(&path) {
                 Some(root) => {

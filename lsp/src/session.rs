@@ -188,7 +188,8 @@ impl Session {
                     }
                 }
                 _ => {
-                    let used = project.sources.contains_key(&rel) || project.pipelines.values().any(|p| p.blocks.iter().any(|b| b.file.as_deref() == Some(&*rel)));
+                    let used = project.sources.contains_key(&rel)
+                        || project.pipelines.values().any(|p| p.blocks.iter().any(|b| b.file.as_deref() == Some(&*rel)));
                     if used {
                         pipeline::load::reload_source(&vfs, project, &rel);
                     }
@@ -209,7 +210,11 @@ impl Session {
             .values()
             .flat_map(|project| {
                 let dir = project.variables_dir();
-                project.pipelines.keys().filter(move |uuid| runrecord::runs_dir(&dir, uuid).join("latest.json") == path).map(move |uuid| (project.root.clone(), uuid.clone()))
+                project
+                    .pipelines
+                    .keys()
+                    .filter(move |uuid| runrecord::runs_dir(&dir, uuid).join("latest.json") == path)
+                    .map(move |uuid| (project.root.clone(), uuid.clone()))
             })
             .collect();
         let mut root = None;
@@ -294,7 +299,8 @@ impl Session {
         for root in roots {
             let Some(project) = self.projects.get(root) else { continue };
             let now = self.diagnostics(project);
-            let stale: Vec<PathBuf> = self.published.keys().filter(|file| file.starts_with(root) && !now.contains_key(*file)).cloned().collect();
+            let stale: Vec<PathBuf> =
+                self.published.keys().filter(|file| file.starts_with(root) && !now.contains_key(*file)).cloned().collect();
             for file in stale {
                 self.published.remove(&file);
                 out.push(Publish { uri: convert::uri(&file), diagnostics: Vec::new(), version: self.version(&file) });

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{apply_edits, pos, Client, Options};
 #[allow(unused_imports)]
 use common::write;
+use common::{Client, Options, apply_edits, pos};
 use insta::assert_json_snapshot;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn compact(client: &Client, all: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
     let mut out = Vec::new();
@@ -15,7 +15,12 @@ fn compact(client: &Client, all: &std::collections::BTreeMap<String, Value>) -> 
         let file = uri.replace(&client.uri(""), "");
         for diagnostic in diagnostics.as_array().unwrap() {
             let start = &diagnostic["range"]["start"];
-            out.push(format!("{file}:{}:{} {}", start["line"].as_u64().unwrap() + 1, start["character"].as_u64().unwrap() + 1, diagnostic["code"].as_str().unwrap()));
+            out.push(format!(
+                "{file}:{}:{} {}",
+                start["line"].as_u64().unwrap() + 1,
+                start["character"].as_u64().unwrap() + 1,
+                diagnostic["code"].as_str().unwrap()
+            ));
         }
     }
     out.sort();
@@ -61,7 +66,10 @@ async fn four_hundred_edits_in_a_burst_apply_in_order() {
         };
         let edit = json!({"range": range, "text": new});
         text = apply_edits(&text, &[json!({"range": edit["range"], "newText": edit["text"]})]);
-        client.notify("textDocument/didChange", json!({"textDocument": {"uri": client.uri(rel), "version": idx + 2}, "contentChanges": [edit]}));
+        client.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": client.uri(rel), "version": idx + 2}, "contentChanges": [edit]}),
+        );
     }
     let result = client.request("wand/documentText", json!({"uri": client.uri(rel)})).await;
     assert_eq!(result["version"], 401);
@@ -78,15 +86,19 @@ async fn edits_with_non_ascii_text_in_utf16_and_utf8() {
         // Line 0 is "-- totals é 😀": replace the emoji (2 UTF-16 units, 4 bytes) with "x".
         let (start, end) = if utf8 { (13, 17) } else { (12, 14) };
         let change = json!({"range": {"start": {"line": 0, "character": start}, "end": {"line": 0, "character": end}}, "text": "x"});
-        client.notify("textDocument/didChange", json!({"textDocument": {"uri": client.uri(rel), "version": 2}, "contentChanges": [change]}));
+        client
+            .notify("textDocument/didChange", json!({"textDocument": {"uri": client.uri(rel), "version": 2}, "contentChanges": [change]}));
         // Then insert "🙂" after "é" (column 11 in UTF-16, 12 in bytes).
         let at = if utf8 { 12 } else { 11 };
         let change = json!({"range": {"start": {"line": 0, "character": at}, "end": {"line": 0, "character": at}}, "text": "🙂"});
-        client.notify("textDocument/didChange", json!({"textDocument": {"uri": client.uri(rel), "version": 3}, "contentChanges": [change]}));
+        client
+            .notify("textDocument/didChange", json!({"textDocument": {"uri": client.uri(rel), "version": 3}, "contentChanges": [change]}));
         let result = client.request("wand/documentText", json!({"uri": client.uri(rel)})).await;
         assert_eq!(result["text"].as_str().unwrap().lines().next().unwrap(), "-- totals é🙂 x", "utf8 = {utf8}");
         // Positions the server sends are in the same encoding: the df_1 reference on line 1.
-        let definition = client.request("textDocument/definition", json!({"textDocument": {"uri": client.uri(rel)}, "position": {"line": 1, "character": 26}})).await;
+        let definition = client
+            .request("textDocument/definition", json!({"textDocument": {"uri": client.uri(rel)}, "position": {"line": 1, "character": 26}}))
+            .await;
         assert_eq!(definition[0]["originSelectionRange"]["start"], json!({"line": 1, "character": 24}));
         client.shutdown().await;
     }
@@ -134,7 +146,12 @@ async fn broken_yaml_shows_the_syntax_error_and_keeps_navigation() {
     let codes: Vec<&str> = published["diagnostics"].as_array().unwrap().iter().map(|it| it["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["yaml-syntax"]);
     // The upstream uuid of clean_orders still leads to the loader's file.
-    let definition = client.request("textDocument/definition", json!({"textDocument": {"uri": client.uri(yaml)}, "position": pos(&broken, "[load_orders]", 0, 2)})).await;
+    let definition = client
+        .request(
+            "textDocument/definition",
+            json!({"textDocument": {"uri": client.uri(yaml)}, "position": pos(&broken, "[load_orders]", 0, 2)}),
+        )
+        .await;
     assert_eq!(definition[0]["targetUri"], client.uri("data_loaders/load_orders.py"));
     client.change_all(yaml, 3, common::ETL);
     assert_eq!(client.diagnostics(yaml).await["diagnostics"], json!([]));
@@ -176,13 +193,23 @@ async fn references_and_rename_across_pipelines() {
     let mut client = Client::start(common::shop, Options::default()).await;
     let yaml = "pipelines/etl/metadata.yaml";
     let position = pos(common::ETL, "[clean_orders]", 0, 1);
-    let refs = client.request("textDocument/references", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "context": {"includeDeclaration": true}})).await;
+    let refs = client
+        .request(
+            "textDocument/references",
+            json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "context": {"includeDeclaration": true}}),
+        )
+        .await;
     assert_json_snapshot!("references_clean_orders", client.redact(&refs));
-    let prepare = client.request("textDocument/prepareRename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position})).await;
+    let prepare =
+        client.request("textDocument/prepareRename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position})).await;
     assert_eq!(prepare, json!({"start": {"line": 5, "character": 22}, "end": {"line": 5, "character": 34}}));
-    let edit = client.request("textDocument/rename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "newName": "tidy_orders"})).await;
+    let edit = client
+        .request("textDocument/rename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "newName": "tidy_orders"}))
+        .await;
     assert_json_snapshot!("rename_clean_orders", client.redact(&edit));
-    let taken = client.request("textDocument/rename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "newName": "summary"})).await;
+    let taken = client
+        .request("textDocument/rename", json!({"textDocument": {"uri": client.uri(yaml)}, "position": position, "newName": "summary"}))
+        .await;
     assert!(taken["error"]["message"].as_str().unwrap().contains("already exists"));
     client.shutdown().await;
 }
@@ -190,9 +217,11 @@ async fn references_and_rename_across_pipelines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_symbols_and_code_lenses() {
     let mut client = Client::start(common::shop, Options::default()).await;
-    let symbols = client.request("textDocument/documentSymbol", json!({"textDocument": {"uri": client.uri("pipelines/etl/metadata.yaml")}})).await;
+    let symbols =
+        client.request("textDocument/documentSymbol", json!({"textDocument": {"uri": client.uri("pipelines/etl/metadata.yaml")}})).await;
     assert_json_snapshot!("symbols_etl", symbols);
-    let lenses = client.request("textDocument/codeLens", json!({"textDocument": {"uri": client.uri("transformers/clean_orders.py")}})).await;
+    let lenses =
+        client.request("textDocument/codeLens", json!({"textDocument": {"uri": client.uri("transformers/clean_orders.py")}})).await;
     assert_json_snapshot!("code_lens_clean_orders", client.redact(&lenses));
     client.shutdown().await;
 }
@@ -210,7 +239,8 @@ async fn completion_of_uuids_values_keys_profiles_and_df() {
     client.open(yaml, "yaml");
     let complete = |client: &Client, rel: &str, position: Value| json!({"textDocument": {"uri": client.uri(rel)}, "position": position});
     // Upstream of load_orders: neither itself nor its descendants (they would close a cycle).
-    let text = common::ETL.replace("  upstream_blocks: []\n  downstream_blocks: [clean_orders]", "  upstream_blocks: [\n  downstream_blocks: [clean_orders]");
+    let text = common::ETL
+        .replace("  upstream_blocks: []\n  downstream_blocks: [clean_orders]", "  upstream_blocks: [\n  downstream_blocks: [clean_orders]");
     client.change_all(yaml, 2, &text);
     let result = client.request("textDocument/completion", complete(&client, yaml, pos(&text, "upstream_blocks: [", 0, 18))).await;
     assert_eq!(labels(&result), Vec::<String>::new());
@@ -227,7 +257,8 @@ async fn completion_of_uuids_values_keys_profiles_and_df() {
     assert!(labels(&result).contains(&"data_exporter".to_owned()));
     let result = client.request("textDocument/completion", complete(&client, yaml, pos(common::ETL, "language: sql", 0, 10))).await;
     assert_eq!(labels(&result), ["python", "sql", "r", "yaml", "markdown"]);
-    let result = client.request("textDocument/completion", complete(&client, yaml, pos(common::ETL, "data_provider_profile: dev", 0, 23))).await;
+    let result =
+        client.request("textDocument/completion", complete(&client, yaml, pos(common::ETL, "data_provider_profile: dev", 0, 23))).await;
     assert_eq!(labels(&result), ["default", "dev"]);
     let text = common::ETL.replace("  language: sql\n", "  language: sql\n  exec\n");
     client.change_all(yaml, 5, &text);
@@ -245,14 +276,24 @@ async fn completion_of_uuids_values_keys_profiles_and_df() {
 async fn hover_describes_the_block() {
     let mut client = Client::start(common::shop, Options::default()).await;
     let yaml = "pipelines/etl/metadata.yaml";
-    let hover = client.request("textDocument/hover", json!({"textDocument": {"uri": client.uri(yaml)}, "position": pos(common::ETL, "[clean_orders]", 0, 2)})).await;
+    let hover = client
+        .request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": client.uri(yaml)}, "position": pos(common::ETL, "[clean_orders]", 0, 2)}),
+        )
+        .await;
     assert_json_snapshot!("hover_clean_orders", hover);
     client.shutdown().await;
 }
 
 /// The first code action whose title starts with `title`, applied to `text`.
 fn apply_action(actions: &Value, title: &str, text: &str) -> (String, Value) {
-    let action = actions.as_array().unwrap().iter().find(|it| it["title"].as_str().unwrap().starts_with(title)).unwrap_or_else(|| panic!("no `{title}` in {actions:#}"));
+    let action = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|it| it["title"].as_str().unwrap().starts_with(title))
+        .unwrap_or_else(|| panic!("no `{title}` in {actions:#}"));
     let changes = action["edit"]["documentChanges"].as_array().unwrap();
     let edits: Vec<Value> = changes[changes.len() - 1]["edits"].as_array().unwrap().clone();
     (apply_edits(text, &edits), action.clone())
@@ -274,7 +315,9 @@ async fn code_actions_fix_edges_files_and_decorators() {
     let (fixed, action) = apply_action(&actions, "Make downstream_blocks agree", &text);
     assert_json_snapshot!("code_action_agree_edits", client.redact(&action["edit"]));
     client.change_all(yaml, 2, &fixed);
-    let codes = |published: &Value| published["diagnostics"].as_array().unwrap().iter().map(|it| it["code"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let codes = |published: &Value| {
+        published["diagnostics"].as_array().unwrap().iter().map(|it| it["code"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
     let after = codes(&client.diagnostics(yaml).await);
     assert!(!after.contains(&"asymmetric-edge".to_owned()) && after.contains(&"dependency-cycle".to_owned()), "{after:?}");
     // Removing the dangling upstream reference.
@@ -287,7 +330,12 @@ async fn code_actions_fix_edges_files_and_decorators() {
     let files = "pipelines/file_errors/metadata.yaml";
     client.open(files, "yaml");
     let actions = client.request("textDocument/codeAction", request(&client, files, everything.clone())).await;
-    let create = actions.as_array().unwrap().iter().find(|it| it["title"].as_str().unwrap().starts_with("Create `data_loaders/load_missing.py`")).unwrap();
+    let create = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|it| it["title"].as_str().unwrap().starts_with("Create `data_loaders/load_missing.py`"))
+        .unwrap();
     assert_json_snapshot!("code_action_create_file", client.redact(&create["edit"]));
     // A missing decorator.
     let py = "transformers/transform_no_decorator.py";
@@ -326,7 +374,12 @@ async fn run_records_show_failed_tests_and_blocks_and_the_dag() {
     let mut client = Client::start(common::shop, Options { dynamic_watch: true, ..Default::default() }).await;
     // The watcher is registered dynamically, run records included.
     let registration = client.notification("client/registerCapability").await;
-    let globs: Vec<&str> = registration["registrations"][0]["registerOptions"]["watchers"].as_array().unwrap().iter().map(|it| it["globPattern"].as_str().unwrap()).collect();
+    let globs: Vec<&str> = registration["registrations"][0]["registerOptions"]["watchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| it["globPattern"].as_str().unwrap())
+        .collect();
     assert!(globs.contains(&"**/.wand/runs/latest.json"), "{globs:?}");
     client.forget_diagnostics();
     let latest = client.root.join(".mage_data/pipelines/etl/.wand/runs/latest.json");
@@ -343,7 +396,8 @@ async fn run_records_show_failed_tests_and_blocks_and_the_dag() {
     let same = client.request("wand/dag", json!({"project": client.uri(""), "pipeline": "etl"})).await;
     assert_eq!(same, dag);
     // The code lens and the hover show the last run too.
-    let lenses = client.request("textDocument/codeLens", json!({"textDocument": {"uri": client.uri("transformers/clean_orders.py")}})).await;
+    let lenses =
+        client.request("textDocument/codeLens", json!({"textDocument": {"uri": client.uri("transformers/clean_orders.py")}})).await;
     assert_eq!(lenses[0]["command"]["title"], "etl: upstream load_orders · downstream summary · last run: failed");
     let hover = client.request("textDocument/hover", json!({"textDocument": {"uri": client.uri("pipelines/etl/metadata.yaml")}, "position": pos(common::ETL, "[clean_orders]", 0, 2)})).await;
     assert!(hover["contents"]["value"].as_str().unwrap().contains("- last run: failed\n  `KeyError: 'id'`"), "{hover}");
@@ -394,7 +448,9 @@ async fn the_index_finds_nested_projects_and_platform_sub_projects() {
     for project in ["platform/sales", "platform/ops", "code/elsewhere/shop"] {
         let sql = format!("{project}/transformers/summary.sql");
         let text = std::fs::read_to_string(client.root.join(&sql)).unwrap();
-        let df = client.request("textDocument/definition", json!({"textDocument": {"uri": client.uri(&sql)}, "position": pos(&text, "df_1", 0, 1)})).await;
+        let df = client
+            .request("textDocument/definition", json!({"textDocument": {"uri": client.uri(&sql)}, "position": pos(&text, "df_1", 0, 1)}))
+            .await;
         assert_eq!(df[0]["targetUri"], client.uri(&format!("{project}/transformers/clean_orders.py")), "{project}");
     }
     client.shutdown().await;

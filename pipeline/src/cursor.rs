@@ -67,13 +67,21 @@ pub fn site_at(project: &Project, rel: &Path, offset: usize, text: Option<&str>)
             }
             for (list, downstream) in [(&block.upstream, false), (&block.downstream, true)] {
                 if let Some(edge) = list.iter().find(|edge| edge.range.contains(offset)) {
-                    let kind = SiteKind::Edge { pipeline: pipeline.uuid.clone(), of: block.uuid.value.clone(), uuid: edge.value.clone(), downstream };
+                    let kind = SiteKind::Edge {
+                        pipeline: pipeline.uuid.clone(),
+                        of: block.uuid.value.clone(),
+                        uuid: edge.value.clone(),
+                        downstream,
+                    };
                     return site(unquoted(text, edge.range), kind);
                 }
             }
             if let Some(node) = block.config("data_provider_profile").filter(|node| node.range.contains(offset)) {
                 let name = node.as_str()?.to_owned();
-                return site(unquoted(text, node.range), SiteKind::Profile { pipeline: pipeline.uuid.clone(), block: block.uuid.value.clone(), name });
+                return site(
+                    unquoted(text, node.range),
+                    SiteKind::Profile { pipeline: pipeline.uuid.clone(), block: block.uuid.value.clone(), name },
+                );
             }
         }
         return None;
@@ -88,7 +96,8 @@ pub fn site_at(project: &Project, rel: &Path, offset: usize, text: Option<&str>)
         };
     }
     let module = source.python.as_ref()?;
-    let decorators: Vec<&str> = project.users_of_file(rel).filter_map(|(_, block)| block.block_type).flat_map(|ty| ty.decorators().iter().copied()).collect();
+    let decorators: Vec<&str> =
+        project.users_of_file(rel).filter_map(|(_, block)| block.block_type).flat_map(|ty| ty.decorators().iter().copied()).collect();
     let func = module.block_function(&decorators)?;
     if func.name_range.contains(offset) {
         return site(func.name_range, SiteKind::BlockFunction { name: func.name.clone() });

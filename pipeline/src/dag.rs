@@ -8,10 +8,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
+use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
-use petgraph::Direction;
 
 #[derive(Clone, Debug, Default)]
 pub struct Dag {
@@ -78,7 +78,9 @@ impl Dag {
 
     /// The known upstream blocks of `uuid`, in `upstream_blocks` order.
     pub fn upstream(&self, uuid: &str) -> Vec<&str> {
-        self.by_uuid.get(uuid).map_or_else(Vec::new, |&node| self.upstream[node.index()].iter().map(|&idx| self.graph[idx].as_str()).collect())
+        self.by_uuid
+            .get(uuid)
+            .map_or_else(Vec::new, |&node| self.upstream[node.index()].iter().map(|&idx| self.graph[idx].as_str()).collect())
     }
 
     /// The blocks that list `uuid` upstream, in file order.
@@ -197,7 +199,8 @@ impl Dag {
         let mut previous: HashMap<NodeIndex, NodeIndex> = HashMap::new();
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(node) = queue.pop_front() {
-            let mut children: Vec<NodeIndex> = self.graph.neighbors_directed(node, Direction::Outgoing).filter(|child| members.contains(child)).collect();
+            let mut children: Vec<NodeIndex> =
+                self.graph.neighbors_directed(node, Direction::Outgoing).filter(|child| members.contains(child)).collect();
             children.sort();
             for child in children {
                 if child == start {

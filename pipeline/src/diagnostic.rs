@@ -101,15 +101,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(code: Code, file: impl Into<PathBuf>, range: TextRange, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            file: file.into(),
-            range,
-            severity: code.severity(),
-            code,
-            message: message.into(),
-            help: None,
-            related: Vec::new(),
-        }
+        Diagnostic { file: file.into(), range, severity: code.severity(), code, message: message.into(), help: None, related: Vec::new() }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {

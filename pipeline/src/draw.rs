@@ -82,11 +82,20 @@ pub fn mermaid(pipeline: &Pipeline, states: &States) -> String {
 
 pub fn dot(pipeline: &Pipeline, states: &States) -> String {
     let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
-    let mut out = format!("digraph {} {{\n    rankdir=TB;\n    node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n", quote(&pipeline.uuid));
+    let mut out = format!(
+        "digraph {} {{\n    rankdir=TB;\n    node [shape=box, style=\"rounded,filled\", fontname=\"sans-serif\"];\n",
+        quote(&pipeline.uuid)
+    );
     for (uuid, block_type) in nodes(pipeline) {
         let kind = block_type.map_or("?", BlockType::as_str);
         let stroke = states.get(uuid).map_or("#555555", |state| state.stroke());
-        let _ = writeln!(out, "    {} [label={}, fillcolor=\"{}\", color=\"{stroke}\"];", quote(uuid), quote(&format!("{uuid}\n{kind}")), fill(block_type));
+        let _ = writeln!(
+            out,
+            "    {} [label={}, fillcolor=\"{}\", color=\"{stroke}\"];",
+            quote(uuid),
+            quote(&format!("{uuid}\n{kind}")),
+            fill(block_type)
+        );
     }
     for (from, to) in pipeline.dag.edges() {
         let _ = writeln!(out, "    {} -> {};", quote(from), quote(to));
@@ -170,7 +179,15 @@ pub fn svg(pipeline: &Pipeline, states: &States) -> String {
         } else {
             // An edge back up (on a cycle) goes around the right side.
             let side = fx.max(tx) + fw.max(tw) + 20.0;
-            format!("M{:.1},{:.1} C{side:.1},{:.1} {side:.1},{:.1} {:.1},{:.1}", fx + fw, fy + NODE_H / 2.0, fy, ty + NODE_H, tx + tw, ty + NODE_H / 2.0)
+            format!(
+                "M{:.1},{:.1} C{side:.1},{:.1} {side:.1},{:.1} {:.1},{:.1}",
+                fx + fw,
+                fy + NODE_H / 2.0,
+                fy,
+                ty + NODE_H,
+                tx + tw,
+                ty + NODE_H / 2.0
+            )
         };
         let _ = writeln!(
             out,

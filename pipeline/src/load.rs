@@ -11,7 +11,7 @@ use crate::model::{
     Block, BlockSource, BlockStatus, BlockType, ExecutorType, IoConfig, Language, Pipeline, Project, Section, Spanned, Triggers,
 };
 use crate::text::TextRange;
-use crate::vfs::{platform_root_of, Vfs};
+use crate::vfs::{Vfs, platform_root_of};
 use crate::yaml::{self, Node};
 
 /// Loads the project at `root` (an absolute path) with every pipeline and block file.
@@ -141,13 +141,19 @@ fn load_pipeline(vfs: &dyn Vfs, project: &Project, uuid: &str) -> Pipeline {
         match doc.as_ref().filter(|doc| doc.as_map().is_some()) {
             Some(doc) => lower_blocks(&abs, doc, &mut blocks, &mut diagnostics),
             None => diagnostics.push(
-                Diagnostic::new(Code::InvalidPipeline, &abs, doc.as_ref().map_or(TextRange::empty(0), |doc| doc.range), "invalid pipeline config: the file is not a mapping")
-                    .help("a pipeline's metadata.yaml is a mapping with at least a `blocks` list"),
+                Diagnostic::new(
+                    Code::InvalidPipeline,
+                    &abs,
+                    doc.as_ref().map_or(TextRange::empty(0), |doc| doc.range),
+                    "invalid pipeline config: the file is not a mapping",
+                )
+                .help("a pipeline's metadata.yaml is a mapping with at least a `blocks` list"),
             ),
         }
     }
     resolve_files(vfs, project, &abs, &mut blocks, &mut diagnostics);
-    let dag = Dag::build(blocks.iter().filter(|block| block.in_dag()).map(|block| (block.uuid.value.as_str(), block.upstream_uuids().collect())));
+    let dag =
+        Dag::build(blocks.iter().filter(|block| block.in_dag()).map(|block| (block.uuid.value.as_str(), block.upstream_uuids().collect())));
     let triggers_path = PathBuf::from("pipelines").join(uuid).join("triggers.yaml");
     let triggers = vfs.read(&project.root.join(&triggers_path)).map(|text| {
         let doc = parse_yaml(&project.root.join(&triggers_path), &text, &mut diagnostics);
@@ -180,7 +186,12 @@ fn lower_list(file: &Path, list: &Node, section: &Section, blocks: &mut Vec<Bloc
     };
     for item in items {
         if item.as_map().is_none() {
-            diagnostics.push(Diagnostic::new(Code::InvalidPipeline, file, item.range, "a block entry must be a mapping with `uuid` and `type`"));
+            diagnostics.push(Diagnostic::new(
+                Code::InvalidPipeline,
+                file,
+                item.range,
+                "a block entry must be a mapping with `uuid` and `type`",
+            ));
             continue;
         }
         if let Some(block) = lower_block(file, item, section, diagnostics) {
@@ -191,7 +202,9 @@ fn lower_list(file: &Path, list: &Node, section: &Section, blocks: &mut Vec<Bloc
 
 /// The range of an entry's first line, where a missing key is reported.
 fn head_range(node: &Node) -> TextRange {
-    node.as_map().and_then(|entries| entries.first()).map_or(node.range, |first| TextRange::new(first.key.range.start, first.value.range.end))
+    node.as_map()
+        .and_then(|entries| entries.first())
+        .map_or(node.range, |first| TextRange::new(first.key.range.start, first.value.range.end))
 }
 
 fn lower_block(file: &Path, node: &Node, section: &Section, diagnostics: &mut Vec<Diagnostic>) -> Option<Block> {
@@ -216,8 +229,13 @@ fn lower_block(file: &Path, node: &Node, section: &Section, diagnostics: &mut Ve
             let parsed = BlockType::parse(text);
             if parsed.is_none() {
                 diagnostics.push(
-                    Diagnostic::new(Code::InvalidBlockType, file, value.range, format!("invalid block type `{text}` of block `{}`", uuid.value))
-                        .help(suggest(text, BlockType::ALL.iter().map(|it| it.as_str()))),
+                    Diagnostic::new(
+                        Code::InvalidBlockType,
+                        file,
+                        value.range,
+                        format!("invalid block type `{text}` of block `{}`", uuid.value),
+                    )
+                    .help(suggest(text, BlockType::ALL.iter().map(|it| it.as_str()))),
                 );
             }
             parsed
@@ -230,15 +248,31 @@ fn lower_block(file: &Path, node: &Node, section: &Section, diagnostics: &mut Ve
             let parsed = Language::parse(text);
             if parsed.is_none() {
                 diagnostics.push(
-                    Diagnostic::new(Code::InvalidLanguage, file, value.range, format!("invalid language `{text}` of block `{}`", uuid.value))
-                        .help(format!("Mage loads it but fails when the block runs; {}", suggest(text, Language::ALL.iter().map(|it| it.as_str())))),
+                    Diagnostic::new(
+                        Code::InvalidLanguage,
+                        file,
+                        value.range,
+                        format!("invalid language `{text}` of block `{}`", uuid.value),
+                    )
+                    .help(format!(
+                        "Mage loads it but fails when the block runs; {}",
+                        suggest(text, Language::ALL.iter().map(|it| it.as_str()))
+                    )),
                 );
             }
             parsed
         }
     };
     check_enum(file, node, "status", Code::InvalidStatus, &uuid.value, BlockStatus::ALL.iter().map(|it| it.as_str()), diagnostics);
-    check_enum(file, node, "executor_type", Code::InvalidExecutorType, &uuid.value, ExecutorType::ALL.iter().map(|it| it.as_str()), diagnostics);
+    check_enum(
+        file,
+        node,
+        "executor_type",
+        Code::InvalidExecutorType,
+        &uuid.value,
+        ExecutorType::ALL.iter().map(|it| it.as_str()),
+        diagnostics,
+    );
     if uuid_escapes(&uuid.value) {
         diagnostics.push(
             Diagnostic::new(Code::PathEscapesProject, file, uuid.range, format!("block uuid `{}` leaves the project folder", uuid.value))
@@ -272,7 +306,10 @@ fn check_enum<'a>(
     if text.contains("{{") || allowed.clone().any(|it| it == text) {
         return;
     }
-    diagnostics.push(Diagnostic::new(code, file, value.range, format!("invalid {} `{text}` of block `{uuid}`", key.replace('_', " "))).help(suggest(text, allowed)));
+    diagnostics.push(
+        Diagnostic::new(code, file, value.range, format!("invalid {} `{text}` of block `{uuid}`", key.replace('_', " ")))
+            .help(suggest(text, allowed)),
+    );
 }
 
 fn uuid_list(node: Option<&Node>) -> Vec<Spanned<String>> {
@@ -339,7 +376,11 @@ fn uuid_escapes(uuid: &str) -> bool {
 fn resolve_files(vfs: &dyn Vfs, project: &Project, file: &Path, blocks: &mut [Block], diagnostics: &mut Vec<Diagnostic>) {
     let own: Vec<Option<PathBuf>> = blocks.iter().map(|block| own_file(vfs, project, file, block, diagnostics)).collect();
     for idx in 0..blocks.len() {
-        let replicated = blocks[idx].node.get("replicated_block").and_then(Node::as_str).and_then(|of| blocks.iter().position(|other| other.uuid.value == of));
+        let replicated = blocks[idx]
+            .node
+            .get("replicated_block")
+            .and_then(Node::as_str)
+            .and_then(|of| blocks.iter().position(|other| other.uuid.value == of));
         blocks[idx].file = match replicated {
             Some(of) if of != idx => own[of].clone(),
             _ => own[idx].clone(),
@@ -372,8 +413,13 @@ fn own_file(vfs: &dyn Vfs, project: &Project, file: &Path, block: &Block, diagno
         }
         if escapes(path) {
             diagnostics.push(
-                Diagnostic::new(Code::PathEscapesProject, file, node.range, format!("`file_path` of block `{}` points outside the project", block.uuid.value))
-                    .help("write the path relative to the project folder, without `..`"),
+                Diagnostic::new(
+                    Code::PathEscapesProject,
+                    file,
+                    node.range,
+                    format!("`file_path` of block `{}` points outside the project", block.uuid.value),
+                )
+                .help("write the path relative to the project folder, without `..`"),
             );
             return None;
         }
@@ -405,7 +451,10 @@ fn absolutize(vfs: &dyn Vfs, project: &Project, path: &str) -> PathBuf {
         }
     }
     let first = path.components().next().map(|it| it.as_os_str().to_owned()).unwrap_or_default();
-    if !vfs.is_dir(&project.root.join(&first)) && !vfs.is_file(&project.root.join(path)) && vfs.is_dir(&project.root.join("dbt").join(&first)) {
+    if !vfs.is_dir(&project.root.join(&first))
+        && !vfs.is_file(&project.root.join(path))
+        && vfs.is_dir(&project.root.join("dbt").join(&first))
+    {
         return Path::new("dbt").join(path);
     }
     path.to_path_buf()

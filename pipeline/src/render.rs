@@ -45,7 +45,12 @@ pub fn human(diagnostic: &Diagnostic, base: &Path, read: ReadText<'_>, styles: &
         Severity::Warning => ("1;33", "warning"),
         Severity::Hint => ("1;36", "hint"),
     };
-    let _ = writeln!(out, "{}{}", styles.paint(color, &format!("{label}[{}]", diagnostic.code)), styles.paint("1", &format!(": {}", diagnostic.message)));
+    let _ = writeln!(
+        out,
+        "{}{}",
+        styles.paint(color, &format!("{label}[{}]", diagnostic.code)),
+        styles.paint("1", &format!(": {}", diagnostic.message))
+    );
     let text = read(&diagnostic.file);
     let gutter_width;
     match text.as_deref() {
@@ -55,7 +60,8 @@ pub fn human(diagnostic: &Diagnostic, base: &Path, read: ReadText<'_>, styles: &
             let line_no = start.line.to_string();
             gutter_width = line_no.len();
             let pad = " ".repeat(gutter_width);
-            let _ = writeln!(out, "{pad}{} {}:{}:{}", styles.paint("1;34", "-->"), display_path(&diagnostic.file, base), start.line, start.col);
+            let _ =
+                writeln!(out, "{pad}{} {}:{}:{}", styles.paint("1;34", "-->"), display_path(&diagnostic.file, base), start.line, start.col);
             let line_range = index.line_range(text, start.line - 1);
             let line = &text[line_range.as_range()];
             let _ = writeln!(out, "{pad} {}", styles.paint("1;34", "|"));
@@ -63,7 +69,8 @@ pub fn human(diagnostic: &Diagnostic, base: &Path, read: ReadText<'_>, styles: &
             let caret_start = line[..diagnostic.range.start - line_range.start].replace('\t', "    ").chars().count();
             let end = diagnostic.range.end.min(line_range.end).max(diagnostic.range.start);
             let width = text[diagnostic.range.start..end].chars().count().max(1);
-            let _ = writeln!(out, "{pad} {} {}{}", styles.paint("1;34", "|"), " ".repeat(caret_start), styles.paint(color, &"^".repeat(width)));
+            let _ =
+                writeln!(out, "{pad} {} {}{}", styles.paint("1;34", "|"), " ".repeat(caret_start), styles.paint(color, &"^".repeat(width)));
         }
         None => {
             gutter_width = 1;
@@ -73,7 +80,13 @@ pub fn human(diagnostic: &Diagnostic, base: &Path, read: ReadText<'_>, styles: &
     let pad = " ".repeat(gutter_width);
     for related in &diagnostic.related {
         let text = read(&related.file);
-        let _ = writeln!(out, "{pad} {} note: {} ({})", styles.paint("1;34", "="), related.message, location(&related.file, base, text.as_deref(), related.range));
+        let _ = writeln!(
+            out,
+            "{pad} {} note: {} ({})",
+            styles.paint("1;34", "="),
+            related.message,
+            location(&related.file, base, text.as_deref(), related.range)
+        );
     }
     if let Some(help) = &diagnostic.help {
         let _ = writeln!(out, "{pad} {} help: {help}", styles.paint("1;34", "="));

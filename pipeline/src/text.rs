@@ -116,11 +116,7 @@ impl LineIndex {
         let offset = clamp_to_char_boundary(text, offset);
         let line = self.line_of(offset);
         let start = self.line_starts[line];
-        let col = if utf8 {
-            offset - start
-        } else {
-            text[start..offset].chars().map(char::len_utf16).sum()
-        };
+        let col = if utf8 { offset - start } else { text[start..offset].chars().map(char::len_utf16).sum() };
         (line, col)
     }
 }

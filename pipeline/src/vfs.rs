@@ -142,5 +142,8 @@ pub fn find_root(vfs: &dyn Vfs, path: &Path) -> Option<Root> {
 /// The platform root above a project, if one lists it.
 pub fn platform_root_of(vfs: &dyn Vfs, project: &Path) -> Option<PathBuf> {
     let parent = project.parent()?;
-    parent.ancestors().find(|dir| platform_projects(vfs, dir).is_some_and(|projects| projects.iter().any(|it| project.starts_with(it)))).map(Path::to_path_buf)
+    parent
+        .ancestors()
+        .find(|dir| platform_projects(vfs, dir).is_some_and(|projects| projects.iter().any(|it| project.starts_with(it))))
+        .map(Path::to_path_buf)
 }

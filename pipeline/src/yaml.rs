@@ -89,10 +89,11 @@ impl Builder<'_> {
                 self.push(node, anchor)
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
-                    kind: NodeKind::Scalar { value: String::new(), plain: true },
-                    range: TextRange::new(start, end),
-                });
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or(Node { kind: NodeKind::Scalar { value: String::new(), plain: true }, range: TextRange::new(start, end) });
                 self.push(node, 0)
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
@@ -103,11 +104,7 @@ impl Builder<'_> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else { return false };
-                let end = if frame.flow {
-                    end
-                } else {
-                    frame.items.last().map_or(end.max(frame.start), |last| last.range.end)
-                };
+                let end = if frame.flow { end } else { frame.items.last().map_or(end.max(frame.start), |last| last.range.end) };
                 let range = TextRange::new(frame.start, end);
                 let kind = if frame.is_map {
                     let mut entries = Vec::with_capacity(frame.items.len() / 2);
@@ -157,11 +154,7 @@ impl CharOffsets {
     }
 
     fn byte(&self, char_index: usize) -> usize {
-        if self.bytes.is_empty() {
-            char_index.min(self.len)
-        } else {
-            self.bytes.get(char_index).copied().unwrap_or(self.len)
-        }
+        if self.bytes.is_empty() { char_index.min(self.len) } else { self.bytes.get(char_index).copied().unwrap_or(self.len) }
     }
 }
 

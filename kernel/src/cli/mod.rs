@@ -9,7 +9,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pipeline::vfs::{find_root, DiskVfs, Root};
+use pipeline::vfs::{DiskVfs, Root, find_root};
 
 #[derive(Parser)]
 #[command(name = "wand", version, about = "Tooling for Mage-format data pipelines: validate, draw, run, notebooks")]
@@ -139,7 +139,13 @@ pub fn main() -> i32 {
             project: &project,
             pipeline: &pipeline,
             vars: vars.as_deref(),
-            mode: if changed { crate::engine::Mode::Changed } else if resume { crate::engine::Mode::Resume } else { crate::engine::Mode::All },
+            mode: if changed {
+                crate::engine::Mode::Changed
+            } else if resume {
+                crate::engine::Mode::Resume
+            } else {
+                crate::engine::Mode::All
+            },
             block: block.as_deref(),
             run_tests: !no_test,
             json,
@@ -172,9 +178,6 @@ fn projects_at(path: &Path) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
     match find_root(&DiskVfs, &abs) {
         Some(Root::Project(root)) => Ok((root.clone(), vec![root])),
         Some(Root::Platform { root, projects }) => Ok((root, projects)),
-        None => anyhow::bail!(
-            "no Mage project at or above {}: a project is a folder with pipelines/<name>/metadata.yaml",
-            path.display()
-        ),
+        None => anyhow::bail!("no Mage project at or above {}: a project is a folder with pipelines/<name>/metadata.yaml", path.display()),
     }
 }

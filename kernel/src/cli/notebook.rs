@@ -18,7 +18,8 @@ pub(super) fn run(project: &Path, pipeline: &str, output: Option<&Path>) -> anyh
         Some(path) => path.to_path_buf(),
         None => project.root.join(format!("{pipeline}.ipynb")),
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&notebook)? + "\n").map_err(|err| anyhow::format_err!("cannot write {}: {err}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&notebook)? + "\n")
+        .map_err(|err| anyhow::format_err!("cannot write {}: {err}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(EXIT_OK)
 }

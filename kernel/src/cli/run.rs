@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -295,7 +295,8 @@ fn print_summary(record: &RunRecord) {
             widths[idx] = widths[idx].max(cell.chars().count());
         }
     }
-    let line = |row: &[String; 6]| row.iter().enumerate().map(|(idx, cell)| format!("{cell:<w$}", w = widths[idx])).collect::<Vec<_>>().join("  ");
+    let line =
+        |row: &[String; 6]| row.iter().enumerate().map(|(idx, cell)| format!("{cell:<w$}", w = widths[idx])).collect::<Vec<_>>().join("  ");
     println!();
     println!("{}", line(&header).trim_end());
     for row in &rows {

@@ -7,7 +7,7 @@ use pipeline::render::{self, Styles};
 use pipeline::vfs::{DiskVfs, Vfs};
 use pipeline::{Diagnostic, Severity};
 
-use super::{Format, EXIT_FOUND_ERRORS, EXIT_OK};
+use super::{EXIT_FOUND_ERRORS, EXIT_OK, Format};
 
 pub(super) fn run(path: &Path, only: Option<&str>, format: Format) -> anyhow::Result<i32> {
     let (base, roots) = super::projects_at(path)?;

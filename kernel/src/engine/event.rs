@@ -7,16 +7,37 @@ use serde::Serialize;
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
-    RunStarted { run_id: String, pipeline: String, blocks: Vec<String> },
+    RunStarted {
+        run_id: String,
+        pipeline: String,
+        blocks: Vec<String>,
+    },
     /// The block is part of this run and waits for its upstream blocks.
-    BlockQueued { block: String },
+    BlockQueued {
+        block: String,
+    },
     /// The block will run because its stored output is not fresh; `causes` say why.
-    Stale { block: String, causes: Vec<String> },
-    BlockStarted { block: String, attempt: u32 },
+    Stale {
+        block: String,
+        causes: Vec<String>,
+    },
+    BlockStarted {
+        block: String,
+        attempt: u32,
+    },
     /// Text the block printed (`name` is `stdout` or `stderr`).
-    Stream { block: String, name: String, text: String },
+    Stream {
+        block: String,
+        name: String,
+        text: String,
+    },
     /// An attempt failed and another follows after `delay_s` seconds.
-    BlockRetrying { block: String, attempt: u32, delay_s: f64, error: String },
+    BlockRetrying {
+        block: String,
+        attempt: u32,
+        delay_s: f64,
+        error: String,
+    },
     BlockFinished {
         block: String,
         status: BlockStatus,
@@ -28,6 +49,12 @@ pub enum EngineEvent {
         duration_s: f64,
     },
     /// A line the Python worker wrote to its own stderr (not a block's output).
-    WorkerLog { text: String },
-    RunFinished { run_id: String, status: RunStatus, record: String },
+    WorkerLog {
+        text: String,
+    },
+    RunFinished {
+        run_id: String,
+        status: RunStatus,
+        record: String,
+    },
 }

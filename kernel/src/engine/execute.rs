@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use pipeline::model::Section;
 use pipeline::runrecord::{self, BlockError, BlockRun, BlockStatus, RunRecord, RunStatus, TestResult};
 use pipeline::{BlockType, Language, Project};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use super::event::EngineEvent;
-use super::freshness::{self, Freshness, Provenance, PROVENANCE_VERSION};
+use super::freshness::{self, Freshness, PROVENANCE_VERSION, Provenance};
 use super::plan::{self, Decision, Mode};
 use super::python::{self, Interrupted, RunReply, Worker};
-use super::{postgres, sql};
 use super::store::{self, Output, Value};
+use super::{postgres, sql};
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -168,7 +168,8 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         .pipelines
         .get(pipeline_uuid)
         .ok_or_else(|| anyhow::format_err!("no pipeline `{pipeline_uuid}` in {}", project.root.display()))?;
-    let runnable: BTreeSet<String> = pipeline.dag_blocks().filter(|block| is_runnable(block)).map(|block| block.uuid.value.clone()).collect();
+    let runnable: BTreeSet<String> =
+        pipeline.dag_blocks().filter(|block| is_runnable(block)).map(|block| block.uuid.value.clone()).collect();
     let scope: Vec<String> = plan::scope(&pipeline.dag, &runnable, options.block.as_deref())
         .map_err(|err| anyhow::format_err!("{err}"))?
         .into_iter()
@@ -184,7 +185,13 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     globals.extend(options.vars.clone());
     let hashed_globals = Json::Object(globals.clone());
     let env = match std::env::var("ENV").as_deref() {
-        Ok(env @ ("prod" | "production" | "staging" | "test")) => if env == "production" { "prod".to_owned() } else { env.to_owned() },
+        Ok(env @ ("prod" | "production" | "staging" | "test")) => {
+            if env == "production" {
+                "prod".to_owned()
+            } else {
+                env.to_owned()
+            }
+        }
         _ => "dev".to_owned(),
     };
     globals.entry("env").or_insert(json!(env));
@@ -194,10 +201,9 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     let mut specs: HashMap<String, Spec> = HashMap::new();
     for uuid in &scope {
         let block = pipeline.block(uuid).expect("scope holds pipeline blocks");
-        let text = block
-            .file
-            .as_ref()
-            .and_then(|file| project.source(file).map(|source| source.text.to_string()).or_else(|| std::fs::read_to_string(project.abs(file)).ok()));
+        let text = block.file.as_ref().and_then(|file| {
+            project.source(file).map(|source| source.text.to_string()).or_else(|| std::fs::read_to_string(project.abs(file)).ok())
+        });
         let configuration = block.configuration.as_ref().map(|it| it.to_json()).unwrap_or_else(|| json!({}));
         let block_retry = block.node.get("retry_config").map(|it| it.to_json()).unwrap_or(Json::Null);
         let timeout = block.node.get("timeout").and_then(|it| it.to_json().as_f64()).filter(|it| *it > 0.0);
@@ -402,7 +408,8 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     record.finished_at = Some(now());
     record.status = if options.cancel.load(Ordering::SeqCst) {
         RunStatus::Cancelled
-    } else if record.blocks.iter().any(|block| matches!(block.status, BlockStatus::Failed | BlockStatus::Skipped | BlockStatus::Cancelled)) {
+    } else if record.blocks.iter().any(|block| matches!(block.status, BlockStatus::Failed | BlockStatus::Skipped | BlockStatus::Cancelled))
+    {
         RunStatus::Failed
     } else {
         RunStatus::Succeeded
@@ -578,10 +585,23 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
     let (root, pipeline, events, cancel) = (shared.root.clone(), shared.pipeline.clone(), events.clone(), shared.cancel.clone());
     std::thread::spawn(move || {
         let result = if postgres::is_postgres(&configuration) {
-            let block = postgres::SqlBlock { root: &root, pipeline: &pipeline, uuid: &uuid, configuration: &configuration, text: &text, inputs: &inputs, globals: &globals, cancel };
+            let block = postgres::SqlBlock {
+                root: &root,
+                pipeline: &pipeline,
+                uuid: &uuid,
+                configuration: &configuration,
+                text: &text,
+                inputs: &inputs,
+                globals: &globals,
+                cancel,
+            };
             postgres::run_sql_block(&block).map(|(df, messages)| {
                 for text in messages {
-                    let _ = events.send(Msg::Event(EngineEvent::Stream { block: uuid.clone(), name: "stdout".into(), text: format!("{text}\n") }));
+                    let _ = events.send(Msg::Event(EngineEvent::Stream {
+                        block: uuid.clone(),
+                        name: "stdout".into(),
+                        text: format!("{text}\n"),
+                    }));
                 }
                 df
             })
@@ -684,7 +704,10 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
                 BlockError {
                     ename: e["ename"].as_str().unwrap_or("Exception").to_owned(),
                     evalue: e["evalue"].as_str().unwrap_or_default().to_owned(),
-                    traceback: e["traceback"].as_array().map(|lines| lines.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+                    traceback: e["traceback"]
+                        .as_array()
+                        .map(|lines| lines.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
                     line: e["lineno"].as_u64().map(|it| it as u32),
                 }
             };
@@ -710,7 +733,10 @@ fn convert_output(frame: python::Frame, on_stream: &mut dyn FnMut(&str, &str)) -
         Some("arrow") => match store::frame_from_ipc_stream(&frame.payload) {
             Ok(df) => Value::Frame(df),
             Err(err) => {
-                on_stream("stderr", &format!("wand: cannot read output {} as a polars frame ({err:#}); it stays in the worker only\n", header["index"]));
+                on_stream(
+                    "stderr",
+                    &format!("wand: cannot read output {} as a polars frame ({err:#}); it stays in the worker only\n", header["index"]),
+                );
                 Value::Opaque { repr: header["python_type"].as_str().unwrap_or_default().to_owned() }
             }
         },

@@ -68,7 +68,13 @@ fn hash_parts(domain: &str, parts: &[&[u8]]) -> String {
 }
 
 /// What a block is. `configuration` and `globals` are JSON (serde_json keeps keys sorted).
-pub fn code_version(block_type: &str, language: &str, configuration: &serde_json::Value, text: &str, globals: &serde_json::Value) -> String {
+pub fn code_version(
+    block_type: &str,
+    language: &str,
+    configuration: &serde_json::Value,
+    text: &str,
+    globals: &serde_json::Value,
+) -> String {
     let configuration = configuration.to_string();
     let globals = globals.to_string();
     hash_parts("wand-code-v1", &[block_type.as_bytes(), language.as_bytes(), configuration.as_bytes(), text.as_bytes(), globals.as_bytes()])
@@ -97,8 +103,7 @@ pub fn freshness(stored: Option<&Provenance>, code_version: &str, inputs: &[(Str
     if stored.code_version != code_version {
         causes.push(StaleCause::CodeChanged);
     }
-    let same_edges = stored.input_versions.len() == inputs.len()
-        && stored.input_versions.iter().zip(inputs).all(|((a, _), (b, _))| a == b);
+    let same_edges = stored.input_versions.len() == inputs.len() && stored.input_versions.iter().zip(inputs).all(|((a, _), (b, _))| a == b);
     if !same_edges {
         causes.push(StaleCause::EdgesChanged);
     }
@@ -156,7 +161,10 @@ mod tests {
             freshness(Some(&stored), "c1", &[("load".into(), Some("v2".into()))]),
             Freshness::Stale(vec![StaleCause::UpstreamChanged("load".into())])
         );
-        assert_eq!(freshness(Some(&stored), "c1", &[("other".into(), Some("v1".into()))]), Freshness::Stale(vec![StaleCause::EdgesChanged]));
+        assert_eq!(
+            freshness(Some(&stored), "c1", &[("other".into(), Some("v1".into()))]),
+            Freshness::Stale(vec![StaleCause::EdgesChanged])
+        );
         assert_eq!(
             freshness(Some(&stored), "c1", &[("load".into(), None)]),
             Freshness::Stale(vec![StaleCause::UpstreamMissing("load".into())])

@@ -76,7 +76,8 @@ const SECRET_MARK: &str = "__wand_unresolved_mage_secret__";
 /// Reads `profile` from the io_config file at `file` (usually `<project>/io_config.yaml`).
 /// `project` is where `mage_secret_var` looks for a `.env` file.
 pub fn load_profile(file: &Path, profile: &str, project: &Path) -> anyhow::Result<Profile> {
-    let text = std::fs::read_to_string(file).map_err(|err| anyhow::format_err!("cannot read {} (profile `{profile}`): {err}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|err| anyhow::format_err!("cannot read {} (profile `{profile}`): {err}", file.display()))?;
     let rendered = render(&text, project).map_err(|err| anyhow::format_err!("cannot render {}: {err:#}", file.display()))?;
     let (node, error) = pipeline::yaml::parse(&rendered);
     if let Some(error) = error {
@@ -84,7 +85,8 @@ pub fn load_profile(file: &Path, profile: &str, project: &Path) -> anyhow::Resul
     }
     let root = node.map(|it| it.to_json()).unwrap_or(Json::Null);
     let Some(section) = root.get(profile) else {
-        let known: Vec<&str> = root.as_object().map(|it| it.keys().map(String::as_str).filter(|key| *key != "version").collect()).unwrap_or_default();
+        let known: Vec<&str> =
+            root.as_object().map(|it| it.keys().map(String::as_str).filter(|key| *key != "version").collect()).unwrap_or_default();
         anyhow::bail!("no profile `{profile}` in {} (profiles: {})", file.display(), known.join(", "));
     };
     let Some(section) = section.as_object() else {
@@ -95,7 +97,8 @@ pub fn load_profile(file: &Path, profile: &str, project: &Path) -> anyhow::Resul
         if let Some((_, keys)) = VERBOSE.iter().find(|(name, _)| name == key) {
             if let Some(inner) = value.as_object() {
                 for (inner_key, inner_value) in inner {
-                    let standard = keys.iter().find(|(verbose, _)| verbose == inner_key).map_or(inner_key.as_str(), |(_, standard)| standard);
+                    let standard =
+                        keys.iter().find(|(verbose, _)| verbose == inner_key).map_or(inner_key.as_str(), |(_, standard)| standard);
                     values.insert(standard.to_owned(), scalar(inner_value));
                 }
             }
@@ -149,7 +152,9 @@ pub fn add_template_functions(env: &mut Environment<'_>, project: &Path) {
         for key in path.split('.').filter(|it| !it.is_empty()) {
             value = match value {
                 Json::Object(mut map) => map.remove(key).unwrap_or(Json::Null),
-                Json::Array(mut items) => key.parse::<usize>().ok().filter(|idx| *idx < items.len()).map(|idx| items.swap_remove(idx)).unwrap_or(Json::Null),
+                Json::Array(mut items) => {
+                    key.parse::<usize>().ok().filter(|idx| *idx < items.len()).map(|idx| items.swap_remove(idx)).unwrap_or(Json::Null)
+                }
                 _ => Json::Null,
             };
         }
@@ -187,7 +192,9 @@ fn read_dotenv(path: &Path) -> BTreeMap<String, String> {
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else { continue };
         let value = value.trim();
-        let value = if value.len() >= 2 && ((value.starts_with('"') && value.ends_with('"')) || (value.starts_with('\'') && value.ends_with('\''))) {
+        let value = if value.len() >= 2
+            && ((value.starts_with('"') && value.ends_with('"')) || (value.starts_with('\'') && value.ends_with('\'')))
+        {
             &value[1..value.len() - 1]
         } else {
             value.split(" #").next().unwrap_or(value).trim()

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use pipeline::runrecord::BlockStatus;
 use pipeline::Dag;
+use pipeline::runrecord::BlockStatus;
 
 use super::freshness::Freshness;
 
@@ -48,13 +48,24 @@ pub fn scope<'a>(dag: &'a Dag, runnable: &BTreeSet<String>, target: Option<&str>
             Some(set)
         }
     };
-    Ok(order.into_iter().filter(|uuid| runnable.contains(*uuid)).filter(|uuid| wanted.as_ref().is_none_or(|set| set.contains(uuid))).collect())
+    Ok(order
+        .into_iter()
+        .filter(|uuid| runnable.contains(*uuid))
+        .filter(|uuid| wanted.as_ref().is_none_or(|set| set.contains(uuid)))
+        .collect())
 }
 
 /// Whether a block runs. `is_target`: the block named by `--block` (always runs);
 /// `last_status`: its status in the previous run (for `--resume`); `has_output`: its stored
 /// output exists and can be read.
-pub fn decide(mode: Mode, is_target: bool, with_target: bool, freshness: &Freshness, last_status: Option<BlockStatus>, has_output: bool) -> Decision {
+pub fn decide(
+    mode: Mode,
+    is_target: bool,
+    with_target: bool,
+    freshness: &Freshness,
+    last_status: Option<BlockStatus>,
+    has_output: bool,
+) -> Decision {
     if is_target {
         return Decision::Run;
     }
@@ -63,9 +74,21 @@ pub fn decide(mode: Mode, is_target: bool, with_target: bool, freshness: &Freshn
     }
     match mode {
         // With --block, ancestors run only when stale or missing.
-        Mode::All if with_target => if *freshness == Freshness::Fresh { Decision::Reuse } else { Decision::Run },
+        Mode::All if with_target => {
+            if *freshness == Freshness::Fresh {
+                Decision::Reuse
+            } else {
+                Decision::Run
+            }
+        }
         Mode::All => Decision::Run,
-        Mode::Changed => if *freshness == Freshness::Fresh { Decision::Reuse } else { Decision::Run },
+        Mode::Changed => {
+            if *freshness == Freshness::Fresh {
+                Decision::Reuse
+            } else {
+                Decision::Run
+            }
+        }
         Mode::Resume => match last_status {
             Some(BlockStatus::Succeeded | BlockStatus::Reused) => Decision::Reuse,
             _ => Decision::Run,

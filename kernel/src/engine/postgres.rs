@@ -19,21 +19,21 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use polars::prelude::*;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, NoTls, Transaction};
 
 use super::io_config::{self, Profile, Secret};
 use super::sql::SqlInput;
-use super::store::{self, clean_name, Value};
+use super::store::{self, Value, clean_name};
 
 /// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
 const PG_EPOCH_DAYS: i64 = 10_957;
@@ -58,15 +58,18 @@ impl PgConfig {
     pub fn from_profile(profile: &Profile) -> anyhow::Result<PgConfig> {
         let name = &profile.name;
         let port = match profile.get("POSTGRES_PORT") {
-            Some(port) => port.trim().parse().map_err(|_| anyhow::format_err!("profile `{name}`: POSTGRES_PORT `{port}` is not a port number"))?,
+            Some(port) => {
+                port.trim().parse().map_err(|_| anyhow::format_err!("profile `{name}`: POSTGRES_PORT `{port}` is not a port number"))?
+            }
             None => 5432,
         };
-        let connect_timeout = match profile.get("POSTGRES_CONNECT_TIMEOUT") {
-            Some(secs) => Some(Duration::from_secs_f64(
-                secs.trim().parse::<f64>().ok().filter(|it| *it >= 0.0).ok_or_else(|| anyhow::format_err!("profile `{name}`: POSTGRES_CONNECT_TIMEOUT `{secs}` is not a number of seconds"))?,
-            )),
-            None => None,
-        };
+        let connect_timeout =
+            match profile.get("POSTGRES_CONNECT_TIMEOUT") {
+                Some(secs) => Some(Duration::from_secs_f64(secs.trim().parse::<f64>().ok().filter(|it| *it >= 0.0).ok_or_else(|| {
+                    anyhow::format_err!("profile `{name}`: POSTGRES_CONNECT_TIMEOUT `{secs}` is not a number of seconds")
+                })?)),
+                None => None,
+            };
         if let Some(method) = profile.get("POSTGRES_CONNECTION_METHOD").filter(|it| *it != "direct") {
             anyhow::bail!("profile `{name}`: POSTGRES_CONNECTION_METHOD `{method}` is not supported yet (only `direct`)");
         }
@@ -307,15 +310,14 @@ fn plan(df: &DataFrame) -> anyhow::Result<Vec<Planned>> {
             refused.push(format!("`{name}` ({dtype})"));
             continue;
         };
-        let cast = |to: &DataType| anyhow::Context::with_context(series.cast(to), || format!("cannot convert column `{name}` ({dtype}) to {to}"));
+        let cast =
+            |to: &DataType| anyhow::Context::with_context(series.cast(to), || format!("cannot convert column `{name}` ({dtype}) to {to}"));
         let (pg_type, enc) = match &dtype {
             DataType::Boolean => (Type::BOOL, Enc::Bool(series.bool()?.clone())),
             DataType::Int8 | DataType::Int16 | DataType::UInt8 => (Type::INT2, Enc::I16(cast(&DataType::Int16)?.i16()?.clone())),
             DataType::Int32 | DataType::UInt16 => (Type::INT4, Enc::I32(cast(&DataType::Int32)?.i32()?.clone())),
             DataType::Int64 | DataType::UInt32 => (Type::INT8, Enc::I64(cast(&DataType::Int64)?.i64()?.clone())),
-            DataType::UInt64 => {
-                (Type::NUMERIC, Enc::Numeric(cast(&DataType::Int128)?.i128()?.clone(), 0))
-            }
+            DataType::UInt64 => (Type::NUMERIC, Enc::Numeric(cast(&DataType::Int128)?.i128()?.clone(), 0)),
             DataType::Float32 => (Type::FLOAT4, Enc::F32(series.f32()?.clone())),
             DataType::Float64 => (Type::FLOAT8, Enc::F64(series.f64()?.clone())),
             DataType::Decimal(_, scale) => {
@@ -475,7 +477,10 @@ async fn ensure_schema<C: GenericClient>(client: &C, schema: &str) -> anyhow::Re
     let query = format!("SELECT count(*) FROM pg_namespace WHERE nspname = {}", quote_literal(schema));
     let row = client.query_one(query.as_str(), &[]).await.pg(|| format!("cannot look up schema {}", quote_ident(schema)))?;
     if row.get::<_, i64>(0) == 0 {
-        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema))).await.pg(|| format!("cannot create schema {}", quote_ident(schema)))?;
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))
+            .await
+            .pg(|| format!("cannot create schema {}", quote_ident(schema)))?;
     }
     Ok(())
 }
@@ -516,7 +521,9 @@ impl Conn {
                     if exists {
                         tx.batch_execute(&format!("DROP TABLE {target}")).await.pg(|| format!("cannot drop {target}"))?;
                     }
-                    tx.batch_execute(&format!("ALTER TABLE {staged} RENAME TO {}", quote_ident(table))).await.pg(|| format!("cannot rename {staged}"))?;
+                    tx.batch_execute(&format!("ALTER TABLE {staged} RENAME TO {}", quote_ident(table)))
+                        .await
+                        .pg(|| format!("cannot rename {staged}"))?;
                     rows
                 }
                 WritePolicy::Append | WritePolicy::Fail if !exists => {
@@ -533,16 +540,23 @@ impl Conn {
                     for column in &planned {
                         match existing.iter().find(|(name, _)| *name == column.name) {
                             Some((_, ty)) => same &= **ty == column.pg_type,
-                            None => anyhow::bail!("table {target} has no column {} (columns: {})", quote_ident(&column.name), existing.iter().map(|it| it.0).collect::<Vec<_>>().join(", ")),
+                            None => anyhow::bail!(
+                                "table {target} has no column {} (columns: {})",
+                                quote_ident(&column.name),
+                                existing.iter().map(|it| it.0).collect::<Vec<_>>().join(", ")
+                            ),
                         }
                     }
                     if same {
                         copy_in(&tx, &target, &planned, height).await?
                     } else {
                         let temp = quote_ident(&staging_name("wand_append"));
-                        tx.batch_execute(&format!("{} ON COMMIT DROP", create_table_sql(&temp, &planned).replacen("CREATE TABLE", "CREATE TEMP TABLE", 1)))
-                            .await
-                            .pg(|| "cannot create a temporary table".to_owned())?;
+                        tx.batch_execute(&format!(
+                            "{} ON COMMIT DROP",
+                            create_table_sql(&temp, &planned).replacen("CREATE TABLE", "CREATE TEMP TABLE", 1)
+                        ))
+                        .await
+                        .pg(|| "cannot create a temporary table".to_owned())?;
                         let rows = copy_in(&tx, &temp, &planned, height).await?;
                         let columns: Vec<String> = planned.iter().map(|it| quote_ident(&it.name)).collect();
                         let columns = columns.join(", ");
@@ -661,7 +675,10 @@ fn numeric_to_i128(field: &[u8], scale: usize) -> anyhow::Result<Option<i128>> {
     let mut exp10: i64 = 0; // acc is value * 10^(exp10)...
     // Build the integer of all digits, then shift.
     for digit in &digits {
-        acc = acc.checked_mul(10_000).and_then(|it| it.checked_add(*digit as i128)).ok_or_else(|| anyhow::format_err!("numeric too large"))?;
+        acc = acc
+            .checked_mul(10_000)
+            .and_then(|it| it.checked_add(*digit as i128))
+            .ok_or_else(|| anyhow::format_err!("numeric too large"))?;
     }
     // acc = value * 10000^(ndigits - 1 - weight)
     let frac_groups = digits.len() as i64 - 1 - weight as i64;
@@ -714,7 +731,9 @@ impl Dec {
             Dec::Text(b) => b.append_option(field.map(|f| String::from_utf8_lossy(f).into_owned())),
             Dec::Bytes(b) => b.append_option(field),
             Dec::Date(v) => v.push(field.map(|f| be(f).map(|it| (i32::from_be_bytes(it) as i64 + PG_EPOCH_DAYS) as i32)).transpose()?),
-            Dec::Timestamp(v, _) => v.push(field.map(|f| be(f).map(|it| i64::from_be_bytes(it).saturating_add(PG_EPOCH_MICROS))).transpose()?),
+            Dec::Timestamp(v, _) => {
+                v.push(field.map(|f| be(f).map(|it| i64::from_be_bytes(it).saturating_add(PG_EPOCH_MICROS))).transpose()?)
+            }
             Dec::Time(v) => v.push(field.map(|f| be(f).map(|it| i64::from_be_bytes(it) * 1000)).transpose()?),
             Dec::Interval(v) => v.push(
                 field
@@ -753,8 +772,12 @@ impl Dec {
                 .into_series()
                 .into_column(),
             Dec::Time(v) => Int64Chunked::from_iter_options(name, v.into_iter()).into_time().into_series().into_column(),
-            Dec::Interval(v) => Int64Chunked::from_iter_options(name, v.into_iter()).into_duration(TimeUnit::Microseconds).into_series().into_column(),
-            Dec::Decimal(v, precision, scale) => Int128Chunked::from_iter_options(name, v.into_iter()).into_decimal(precision, scale)?.into_series().into_column(),
+            Dec::Interval(v) => {
+                Int64Chunked::from_iter_options(name, v.into_iter()).into_duration(TimeUnit::Microseconds).into_series().into_column()
+            }
+            Dec::Decimal(v, precision, scale) => {
+                Int128Chunked::from_iter_options(name, v.into_iter()).into_decimal(precision, scale)?.into_series().into_column()
+            }
         })
     }
 }
@@ -773,14 +796,21 @@ fn numeric_column(name: PlSmallStr, fields: Vec<Option<Vec<u8>>>) -> anyhow::Res
         let limit = 10i128.pow(38);
         let values: anyhow::Result<Vec<Option<i128>>> = fields
             .iter()
-            .map(|field| field.as_deref().map(|f| numeric_to_i128(f, scale).map(|it| it.filter(|v| v.abs() < limit))).transpose().map(Option::flatten))
+            .map(|field| {
+                field
+                    .as_deref()
+                    .map(|f| numeric_to_i128(f, scale).map(|it| it.filter(|v| v.abs() < limit)))
+                    .transpose()
+                    .map(Option::flatten)
+            })
             .collect();
         let nulls = fields.iter().filter(|it| it.is_none()).count();
         if let Some(values) = values.ok().filter(|values| values.iter().filter(|it| it.is_none()).count() == nulls) {
             return Ok(Int128Chunked::from_iter_options(name, values.into_iter()).into_decimal(38, scale)?.into_series().into_column());
         }
     }
-    let values: Vec<Option<f64>> = fields.iter().map(|field| field.as_deref().map(numeric_to_f64).transpose()).collect::<anyhow::Result<_>>()?;
+    let values: Vec<Option<f64>> =
+        fields.iter().map(|field| field.as_deref().map(numeric_to_f64).transpose()).collect::<anyhow::Result<_>>()?;
     Ok(Column::new(name, values))
 }
 
@@ -1027,7 +1057,13 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
     for (idx, (input, parent)) in block.inputs.iter().zip(&parents).enumerate() {
         let own_table = upstream_config.get(&input.uuid).and_then(|it| it.get("table_name")).and_then(Json::as_str).map(str::to_owned);
         let (parent_schema, table) = if parent.is_pg_sql {
-            let parent_schema = parent.configuration.get("data_provider_schema").and_then(Json::as_str).filter(|it| !it.trim().is_empty()).unwrap_or(&schema).to_owned();
+            let parent_schema = parent
+                .configuration
+                .get("data_provider_schema")
+                .and_then(Json::as_str)
+                .filter(|it| !it.trim().is_empty())
+                .unwrap_or(&schema)
+                .to_owned();
             (parent_schema, mage_table_name(block.pipeline, &input.uuid, &parent.configuration, &env))
         } else {
             (schema.clone(), own_table.unwrap_or_else(|| mage_table_name(block.pipeline, &input.uuid, &parent.configuration, &env)))
@@ -1075,7 +1111,9 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
                 tx.batch_execute(last).await.pg(|| format!("block {} failed", block.uuid))?;
                 // Mage previews the table a CREATE/INSERT/UPDATE wrote.
                 match written_table(last) {
-                    Some(table) => read_query(&tx, &format!("SELECT * FROM {table} LIMIT {}", limit.unwrap_or(1000))).await.unwrap_or_default(),
+                    Some(table) => {
+                        read_query(&tx, &format!("SELECT * FROM {table} LIMIT {}", limit.unwrap_or(1000))).await.unwrap_or_default()
+                    }
                     None => DataFrame::empty(),
                 }
             };
@@ -1103,7 +1141,9 @@ pub fn run_sql_block(block: &SqlBlock<'_>) -> anyhow::Result<(DataFrame, Vec<Str
                 if exists {
                     tx.batch_execute(&format!("DROP TABLE {target}")).await.pg(|| format!("cannot drop {target}"))?;
                 }
-                tx.batch_execute(&format!("ALTER TABLE {staged} RENAME TO {}", quote_ident(&table))).await.pg(|| format!("cannot rename {staged}"))?;
+                tx.batch_execute(&format!("ALTER TABLE {staged} RENAME TO {}", quote_ident(&table)))
+                    .await
+                    .pg(|| format!("cannot rename {staged}"))?;
             }
             WritePolicy::Append if exists => tx.batch_execute(&format!("INSERT INTO {target} {select}")).await.pg(failed)?,
             _ => tx.batch_execute(&format!("CREATE TABLE {target} AS {select}")).await.pg(failed)?,
@@ -1151,7 +1191,8 @@ fn io_request(header: &Json, payload: &[u8], cancel: Arc<AtomicBool>) -> anyhow:
     let field = |key: &str| header.get(key).and_then(Json::as_str).filter(|it| !it.is_empty());
     let pg = match (field("config_path"), header.get("config").filter(|it| it.is_object())) {
         (_, Some(Json::Object(inline))) => {
-            let values = inline.iter().map(|(key, value)| (key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned))).collect();
+            let values =
+                inline.iter().map(|(key, value)| (key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned))).collect();
             PgConfig::from_profile(&Profile { name: field("profile").unwrap_or("inline").to_owned(), file: PathBuf::new(), values })?
         }
         (Some(path), _) => PgConfig::load(Path::new(path), field("profile").unwrap_or("default"))?,
@@ -1163,7 +1204,9 @@ fn io_request(header: &Json, payload: &[u8], cancel: Arc<AtomicBool>) -> anyhow:
             let table = field("table").ok_or_else(|| anyhow::format_err!("export needs a table name"))?;
             let policy = WritePolicy::parse(field("if_exists").unwrap_or("replace"))?;
             let df = store::frame_from_ipc_stream(payload)?;
-            let rows = connect(&pg)?.export(&df, &schema, table, policy).with_context(|| format!("cannot export to {}.{table} with {}", schema, pg.describe()))?;
+            let rows = connect(&pg)?
+                .export(&df, &schema, table, policy)
+                .with_context(|| format!("cannot export to {}.{table} with {}", schema, pg.describe()))?;
             Ok((json!({"rows": rows}), Vec::new()))
         }
         Some("load") => {
@@ -1197,17 +1240,25 @@ mod tests {
         assert_eq!(mage_table_name("etl", "x", &json!({}), "prod"), "etl_x_v1");
         assert_eq!(mage_table_name("etl", "x", &json!({"data_provider_table": "t"}), "dev"), "t");
         assert!(staging_name(&"x".repeat(80)).len() <= 63);
-        assert_eq!(replace_df_refs("SELECT * FROM {{df_1}} JOIN {{ df_2 }} {{ df_3 }} {{ x }}", &["a".into(), "b".into()]), "SELECT * FROM a JOIN b {{ df_3 }} {{ x }}");
+        assert_eq!(
+            replace_df_refs("SELECT * FROM {{df_1}} JOIN {{ df_2 }} {{ df_3 }} {{ x }}", &["a".into(), "b".into()]),
+            "SELECT * FROM a JOIN b {{ df_3 }} {{ x }}"
+        );
         assert_eq!(written_table("CREATE TABLE IF NOT EXISTS s.t(a int)").as_deref(), Some("s.t"));
         assert_eq!(written_table("insert into \"T\" values (1)").as_deref(), Some("\"T\""));
         assert_eq!(written_table("UPDATE ONLY t SET a = 1").as_deref(), Some("t"));
         assert_eq!(written_table("DROP TABLE t"), None);
-        assert_eq!(split_statements("CREATE TABLE t (a text); -- c;\nINSERT INTO t VALUES ('x;y');\n"), ["CREATE TABLE t (a text)", "-- c;\nINSERT INTO t VALUES ('x;y')"]);
+        assert_eq!(
+            split_statements("CREATE TABLE t (a text); -- c;\nINSERT INTO t VALUES ('x;y');\n"),
+            ["CREATE TABLE t (a text)", "-- c;\nINSERT INTO t VALUES ('x;y')"]
+        );
     }
 
     #[test]
     fn numeric_round_trips() {
-        for (mantissa, scale) in [(0i128, 2u16), (12345, 2), (-12345, 2), (1, 0), (10_000, 0), (123_456_789_012_345_678, 6), (-5, 5), (99_990_000, 4)] {
+        for (mantissa, scale) in
+            [(0i128, 2u16), (12345, 2), (-12345, 2), (1, 0), (10_000, 0), (123_456_789_012_345_678, 6), (-5, 5), (99_990_000, 4)]
+        {
             let mut buf = BytesMut::new();
             put_numeric(&mut buf, mantissa, scale);
             let field = &buf[4..];

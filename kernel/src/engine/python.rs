@@ -12,9 +12,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
-use super::store::{frame_to_ipc_stream, Output, Value};
+use super::store::{Output, Value, frame_to_ipc_stream};
 
 include!(concat!(env!("OUT_DIR"), "/worker_files.rs"));
 
@@ -193,7 +193,16 @@ impl Worker {
             }
         });
         let stdin = child.stdin.take();
-        let mut worker = Worker { child, stdin, incoming, hello: Json::Null, python: python.to_path_buf(), keys: HashSet::new(), next_id: 1, lost: false };
+        let mut worker = Worker {
+            child,
+            stdin,
+            incoming,
+            hello: Json::Null,
+            python: python.to_path_buf(),
+            keys: HashSet::new(),
+            next_id: 1,
+            lost: false,
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut stderr_text = String::new();
         loop {
@@ -215,8 +224,10 @@ impl Worker {
                         stderr_text.push_str(&line);
                         stderr_text.push('\n');
                     }
-                    let missing: Vec<&str> =
-                        ["pandas", "pyarrow"].into_iter().filter(|name| stderr_text.contains(&format!("No module named '{name}'"))).collect();
+                    let missing: Vec<&str> = ["pandas", "pyarrow"]
+                        .into_iter()
+                        .filter(|name| stderr_text.contains(&format!("No module named '{name}'")))
+                        .collect();
                     if !missing.is_empty() {
                         anyhow::bail!(
                             "the Python interpreter `{}` cannot import {}, which Python blocks need\n{}",
@@ -282,7 +293,9 @@ impl Worker {
             let (encoding, payload) = match &output.value {
                 Value::Frame(df) => ("arrow", frame_to_ipc_stream(df)?),
                 Value::Json(value) => ("json", serde_json::to_vec(value)?),
-                Value::Opaque { .. } => anyhow::bail!("the output of `{key}` is a Python object that the worker no longer holds; run `{key}` again"),
+                Value::Opaque { .. } => {
+                    anyhow::bail!("the output of `{key}` is a Python object that the worker no longer holds; run `{key}` again")
+                }
             };
             let id = self.fresh_id();
             let header = json!({"type": "put_value", "id": id, "key": key, "encoding": encoding, "index": idx, "count": outputs.len()});
@@ -299,7 +312,10 @@ impl Worker {
                 Ok(Incoming::Frame(frame)) if frame.header["id"] == id => {
                     return match frame.header["type"].as_str() {
                         Some("ok") => Ok(()),
-                        _ => Err(anyhow::format_err!("the Python worker refused a value: {}", frame.header["message"].as_str().unwrap_or("unknown error"))),
+                        _ => Err(anyhow::format_err!(
+                            "the Python worker refused a value: {}",
+                            frame.header["message"].as_str().unwrap_or("unknown error")
+                        )),
                     };
                 }
                 Ok(Incoming::Frame(_)) => {}
@@ -359,7 +375,9 @@ impl Worker {
                         continue;
                     }
                     match frame.header["type"].as_str().unwrap_or_default() {
-                        "stream" => on_stream(frame.header["name"].as_str().unwrap_or("stdout"), frame.header["text"].as_str().unwrap_or_default()),
+                        "stream" => {
+                            on_stream(frame.header["name"].as_str().unwrap_or("stdout"), frame.header["text"].as_str().unwrap_or_default())
+                        }
                         "input_request" => {
                             let _ = self.send(&json!({"type": "input_reply", "id": id, "value": null}), &[]);
                         }

@@ -8,7 +8,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use polars::prelude::{DataFrame, IntoLazy, LazyFrame};
 use polars::sql::SQLContext;
 
-use super::store::{clean_name, Output, Value};
+use super::store::{Output, Value, clean_name};
 
 /// An upstream block as SQL sees it: its uuid and its outputs.
 pub struct SqlInput {
@@ -67,19 +67,29 @@ pub fn render(template: &str, inputs: &[SqlInput], globals: &serde_json::Map<Str
     let outputs: Vec<(String, serde_json::Value)> = inputs.iter().map(|input| (input.uuid.clone(), input.json())).collect();
     env.add_function("block_output", move |uuid: String| -> Result<minijinja::Value, minijinja::Error> {
         outputs.iter().find(|(it, _)| *it == uuid).map(|(_, value)| minijinja::Value::from_serialize(value)).ok_or_else(|| {
-            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("block_output('{uuid}'): `{uuid}` is not an upstream block"))
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("block_output('{uuid}'): `{uuid}` is not an upstream block"),
+            )
         })
     });
     let mut context: serde_json::Map<String, serde_json::Value> = globals.clone();
     for (idx, input) in inputs.iter().enumerate() {
         context.insert(format!("df_{}", idx + 1), serde_json::Value::String(clean_name(&input.uuid)));
     }
-    env.render_str(template, serde_json::Value::Object(context)).map_err(|err| anyhow::format_err!("cannot render the SQL template: {err:#}"))
+    env.render_str(template, serde_json::Value::Object(context))
+        .map_err(|err| anyhow::format_err!("cannot render the SQL template: {err:#}"))
 }
 
 /// Runs a SQL block on polars: upstream frames are tables named by their clean uuid and
 /// `df_1..df_N`; the block's output is the query result.
-pub fn run(block_uuid: &str, configuration: &serde_json::Value, text: &str, inputs: &[SqlInput], globals: &serde_json::Map<String, serde_json::Value>) -> anyhow::Result<DataFrame> {
+pub fn run(
+    block_uuid: &str,
+    configuration: &serde_json::Value,
+    text: &str,
+    inputs: &[SqlInput],
+    globals: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<DataFrame> {
     check_supported(block_uuid, configuration)?;
     let query = render(text, inputs, globals)?;
     let mut ctx = SQLContext::new();
@@ -115,9 +125,19 @@ mod tests {
     #[test]
     fn runs_on_polars_and_refuses_data_providers() {
         let inputs = [input("trips", df!("day" => ["a", "a", "b"], "x" => [1i64, 2, 3]).unwrap())];
-        let df = run("per_day", &serde_json::json!({}), "-- sum per day\nSELECT day, SUM(x) AS total FROM {{ df_1 }} GROUP BY day ORDER BY day;", &inputs, &Default::default()).unwrap();
+        let df = run(
+            "per_day",
+            &serde_json::json!({}),
+            "-- sum per day\nSELECT day, SUM(x) AS total FROM {{ df_1 }} GROUP BY day ORDER BY day;",
+            &inputs,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(df.shape(), (2, 2));
         let err = run("per_day", &serde_json::json!({"data_provider": "postgres"}), "SELECT 1", &inputs, &Default::default()).unwrap_err();
-        assert_eq!(err.to_string(), "not supported yet: data_provider postgres (block per_day); Wand runs SQL blocks without data_provider on polars");
+        assert_eq!(
+            err.to_string(),
+            "not supported yet: data_provider postgres (block per_day); Wand runs SQL blocks without data_provider on polars"
+        );
     }
 }

@@ -18,7 +18,9 @@ pub enum Value {
     Frame(DataFrame),
     Json(serde_json::Value),
     /// A Python object that only lives in the worker.
-    Opaque { repr: String },
+    Opaque {
+        repr: String,
+    },
 }
 
 #[derive(Clone, Debug)]

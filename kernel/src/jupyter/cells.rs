@@ -4,7 +4,8 @@
 use pipeline::{BlockType, Language};
 
 /// The block types a cell may create.
-pub const CELL_TYPES: &[BlockType] = &[BlockType::DataLoader, BlockType::Transformer, BlockType::DataExporter, BlockType::Custom, BlockType::Sensor];
+pub const CELL_TYPES: &[BlockType] =
+    &[BlockType::DataLoader, BlockType::Transformer, BlockType::DataExporter, BlockType::Custom, BlockType::Sensor];
 
 pub const MAGICS: &[(&str, &str)] = &[
     ("%pipeline", "%pipeline UUID [--create]: bind this notebook to a pipeline (--create makes a new one)"),
@@ -51,7 +52,10 @@ pub enum Cell {
     Block(BlockCell),
     Sql(String),
     /// Line magics at the top of a cell, then Python (possibly empty).
-    Code { magics: Vec<Magic>, python: String },
+    Code {
+        magics: Vec<Magic>,
+        python: String,
+    },
 }
 
 /// Splits a cell; `Err` says what is wrong with a magic line.
@@ -246,7 +250,10 @@ mod tests {
     fn line_magics_then_python() {
         assert_eq!(
             parse("%pipeline etl --create\n%reactive off\nx = 1\ny").unwrap(),
-            Cell::Code { magics: vec![Magic::Pipeline { uuid: "etl".into(), create: true }, Magic::Reactive(Some(false))], python: "x = 1\ny".into() }
+            Cell::Code {
+                magics: vec![Magic::Pipeline { uuid: "etl".into(), create: true }, Magic::Reactive(Some(false))],
+                python: "x = 1\ny".into()
+            }
         );
         assert_eq!(parse("1 + 1").unwrap(), Cell::Code { magics: vec![], python: "1 + 1".into() });
         assert!(parse("%nope").is_err());

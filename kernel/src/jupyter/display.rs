@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use pipeline::runrecord::{BlockError, TestResult};
 use polars::prelude::{AnyValue, DataFrame};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 use super::wire::{ErrorContent, MimeBundle};
 use crate::engine::store::{Output, Value};
@@ -106,7 +106,10 @@ pub fn test_line(test: &TestResult) -> String {
 pub fn note_bundle(uuid: &str, note: &str) -> MimeBundle {
     let mut bundle = MimeBundle::new();
     bundle.insert("text/plain".into(), json!(format!("{uuid}: {note}")));
-    bundle.insert("text/html".into(), json!(format!("<div class=\"wand-block\"><p><code>{}</code>: {}</p></div>", escape(uuid), escape(note))));
+    bundle.insert(
+        "text/html".into(),
+        json!(format!("<div class=\"wand-block\"><p><code>{}</code>: {}</p></div>", escape(uuid), escape(note))),
+    );
     bundle
 }
 

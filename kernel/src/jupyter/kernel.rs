@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{json, Value as Json};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use serde_json::{Value as Json, json};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use zeromq::{PubSocket, RepSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use super::cells;
@@ -61,8 +61,10 @@ struct StdinRequest {
 }
 
 pub fn run(connection_file: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(connection_file).map_err(|err| anyhow::format_err!("cannot read {}: {err}", connection_file.display()))?;
-    let info: ConnectionInfo = serde_json::from_str(&text).map_err(|err| anyhow::format_err!("{} is not a connection file: {err}", connection_file.display()))?;
+    let text =
+        std::fs::read_to_string(connection_file).map_err(|err| anyhow::format_err!("cannot read {}: {err}", connection_file.display()))?;
+    let info: ConnectionInfo =
+        serde_json::from_str(&text).map_err(|err| anyhow::format_err!("{} is not a connection file: {err}", connection_file.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(serve(info))
 }
@@ -228,7 +230,8 @@ async fn control_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
         kernel.publish_status(Some(&request), "busy");
         match request.msg_type() {
             "shutdown_request" => {
-                let restart = serde_json::from_value::<wire::ShutdownRequest>(request.content.clone()).map(|it| it.restart).unwrap_or(false);
+                let restart =
+                    serde_json::from_value::<wire::ShutdownRequest>(request.content.clone()).map(|it| it.restart).unwrap_or(false);
                 kernel.interrupt.fire();
                 let reply = kernel.reply(&request, "shutdown_reply", json!({"status": "ok", "restart": restart}));
                 send(&mut socket, &kernel.signer, &reply).await;
@@ -259,7 +262,11 @@ async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
         let reply = handle_shell(&kernel, &request).await;
         let failed = reply.as_ref().is_some_and(|(msg_type, content)| msg_type == "execute_reply" && content["status"] == "error");
         // Taken before the reply goes out: what a client sends after seeing it is not queued.
-        let queued = if failed && request.content["stop_on_error"].as_bool().unwrap_or(true) { take_queued(&kernel, &mut socket).await } else { Vec::new() };
+        let queued = if failed && request.content["stop_on_error"].as_bool().unwrap_or(true) {
+            take_queued(&kernel, &mut socket).await
+        } else {
+            Vec::new()
+        };
         if let Some((msg_type, content)) = reply {
             let reply = kernel.reply(&request, &msg_type, content);
             send(&mut socket, &kernel.signer, &reply).await;
@@ -269,7 +276,10 @@ async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
             kernel.publish_status(Some(&request), "busy");
             let reply = if request.msg_type() == "execute_request" {
                 let count = *kernel.execution_count.lock().unwrap_or_else(|p| p.into_inner());
-                Some(("execute_reply".to_owned(), json!({"status": "aborted", "execution_count": count, "user_expressions": {}, "payload": []})))
+                Some((
+                    "execute_reply".to_owned(),
+                    json!({"status": "aborted", "execution_count": count, "user_expressions": {}, "payload": []}),
+                ))
             } else {
                 handle_shell(&kernel, &request).await
             };
@@ -309,7 +319,10 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
         "execute_request" => {
             let Ok(args) = serde_json::from_value::<wire::ExecuteRequest>(request.content.clone()) else {
                 tracing::warn!("shell: execute_request without code");
-                return reply("execute_reply", json!({"status": "error", "ename": "BadRequest", "evalue": "execute_request without code", "traceback": [], "execution_count": 0, "user_expressions": {}}));
+                return reply(
+                    "execute_reply",
+                    json!({"status": "error", "ename": "BadRequest", "evalue": "execute_request without code", "traceback": [], "execution_count": 0, "user_expressions": {}}),
+                );
             };
             let count = {
                 let mut count = kernel.execution_count.lock().unwrap();
@@ -319,19 +332,39 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 *count
             };
             if !args.silent {
-                kernel.publish(kernel.reply(request, "execute_input", json!(wire::ExecuteInput { code: &args.code, execution_count: count })));
+                kernel.publish(kernel.reply(
+                    request,
+                    "execute_input",
+                    json!(wire::ExecuteInput { code: &args.code, execution_count: count }),
+                ));
             }
             let (kernel2, parent) = (kernel.clone(), request.clone());
             let record = args.store_history && !args.silent;
             let code = record.then(|| args.code.clone());
             let (outcome, result_text) = tokio::task::spawn_blocking(move || {
-                let mut frontend = CellFrontend { kernel: &kernel2, parent: &parent, count, silent: args.silent, allow_stdin: args.allow_stdin, result_text: None };
+                let mut frontend = CellFrontend {
+                    kernel: &kernel2,
+                    parent: &parent,
+                    count,
+                    silent: args.silent,
+                    allow_stdin: args.allow_stdin,
+                    result_text: None,
+                };
                 let mut session = kernel2.session.lock().unwrap_or_else(|poison| poison.into_inner());
                 let outcome = session.execute(&args.code, &mut frontend).map(|()| session.user_expressions(&args.user_expressions));
                 (outcome, frontend.result_text)
             })
             .await
-            .unwrap_or_else(|panic| (Err(ErrorContent { ename: "InternalError".into(), evalue: format!("the kernel failed while running the cell: {panic}"), traceback: vec![] }), None));
+            .unwrap_or_else(|panic| {
+                (
+                    Err(ErrorContent {
+                        ename: "InternalError".into(),
+                        evalue: format!("the kernel failed while running the cell: {panic}"),
+                        traceback: vec![],
+                    }),
+                    None,
+                )
+            });
             if let Some(code) = code {
                 kernel.history.lock().unwrap_or_else(|p| p.into_inner()).push((count, code, result_text));
             }
@@ -346,17 +379,26 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
             }
         }
         "complete_request" => {
-            let Some((code, cursor, _)) = cursor_args(&request.content) else { return reply("complete_reply", json!({"status": "error", "ename": "BadRequest", "evalue": "", "traceback": []})) };
+            let Some((code, cursor, _)) = cursor_args(&request.content) else {
+                return reply("complete_reply", json!({"status": "error", "ename": "BadRequest", "evalue": "", "traceback": []}));
+            };
             let kernel2 = kernel.clone();
-            let (matches, start, end) = tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).complete(&code, cursor))
-                .await
-                .unwrap_or((Vec::new(), cursor, cursor));
+            let (matches, start, end) =
+                tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).complete(&code, cursor))
+                    .await
+                    .unwrap_or((Vec::new(), cursor, cursor));
             reply("complete_reply", json!({"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": {}}))
         }
         "inspect_request" => {
-            let Some((code, cursor, _)) = cursor_args(&request.content) else { return reply("inspect_reply", json!({"status": "ok", "found": false, "data": {}, "metadata": {}})) };
+            let Some((code, cursor, _)) = cursor_args(&request.content) else {
+                return reply("inspect_reply", json!({"status": "ok", "found": false, "data": {}, "metadata": {}}));
+            };
             let kernel2 = kernel.clone();
-            let found = tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).inspect(&code, cursor)).await.ok().flatten();
+            let found =
+                tokio::task::spawn_blocking(move || kernel2.session.lock().unwrap_or_else(|p| p.into_inner()).inspect(&code, cursor))
+                    .await
+                    .ok()
+                    .flatten();
             match found {
                 Some(data) => reply("inspect_reply", json!({"status": "ok", "found": true, "data": data, "metadata": {}})),
                 None => reply("inspect_reply", json!({"status": "ok", "found": false, "data": {}, "metadata": {}})),
@@ -424,7 +466,11 @@ fn history_entries(history: &[(u32, String, Option<String>)], request: &Json) ->
             }
             let start = request["start"].as_u64().unwrap_or(0);
             let stop = request["stop"].as_u64();
-            history.iter().filter(|(count, ..)| u64::from(*count) >= start && stop.is_none_or(|stop| u64::from(*count) < stop)).map(entry).collect()
+            history
+                .iter()
+                .filter(|(count, ..)| u64::from(*count) >= start && stop.is_none_or(|stop| u64::from(*count) < stop))
+                .map(entry)
+                .collect()
         }
         "search" => {
             let pattern = request["pattern"].as_str().unwrap_or("*");
@@ -536,12 +582,21 @@ mod tests {
     #[test]
     fn history_tail_range_search() {
         let h = history();
-        assert_eq!(history_entries(&h, &json!({"hist_access_type": "tail", "n": 2, "output": false})), vec![json!([1, 2, "x = 1"]), json!([1, 3, "6 * 7"])]);
+        assert_eq!(
+            history_entries(&h, &json!({"hist_access_type": "tail", "n": 2, "output": false})),
+            vec![json!([1, 2, "x = 1"]), json!([1, 3, "6 * 7"])]
+        );
         assert_eq!(history_entries(&h, &json!({"hist_access_type": "tail", "n": 1, "output": true})), vec![json!([1, 3, ["6 * 7", "42"]])]);
-        assert_eq!(history_entries(&h, &json!({"hist_access_type": "range", "session": 1, "start": 2, "stop": 3})), vec![json!([1, 2, "x = 1"])]);
+        assert_eq!(
+            history_entries(&h, &json!({"hist_access_type": "range", "session": 1, "start": 2, "stop": 3})),
+            vec![json!([1, 2, "x = 1"])]
+        );
         assert_eq!(history_entries(&h, &json!({"hist_access_type": "range", "session": -1, "start": 1})), Vec::<Json>::new());
         assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "6*"})).len(), 2);
-        assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "6*", "unique": true})), vec![json!([1, 3, "6 * 7"])]);
+        assert_eq!(
+            history_entries(&h, &json!({"hist_access_type": "search", "pattern": "6*", "unique": true})),
+            vec![json!([1, 3, "6 * 7"])]
+        );
         assert_eq!(history_entries(&h, &json!({"hist_access_type": "search", "pattern": "*", "n": 1})), vec![json!([1, 3, "6 * 7"])]);
     }
 

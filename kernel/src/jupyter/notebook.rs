@@ -2,7 +2,7 @@
 //! topological order, markdown blocks as markdown cells. Pure.
 
 use pipeline::{Language, Project};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 use super::cells;
 use super::install::{DISPLAY_NAME, KERNEL_NAME};
@@ -24,8 +24,13 @@ fn cell_id(n: usize, uuid: &str) -> String {
 }
 
 pub fn notebook(project: &Project, pipeline_uuid: &str) -> anyhow::Result<Json> {
-    let pipeline = project.pipelines.get(pipeline_uuid).ok_or_else(|| anyhow::format_err!("no pipeline `{pipeline_uuid}` in {}", project.root.display()))?;
-    let order = pipeline.dag.topo_order().map_err(|cycles| anyhow::format_err!("the pipeline has a dependency cycle: {}", cycles.first().map(|it| it.join(" -> ")).unwrap_or_default()))?;
+    let pipeline = project
+        .pipelines
+        .get(pipeline_uuid)
+        .ok_or_else(|| anyhow::format_err!("no pipeline `{pipeline_uuid}` in {}", project.root.display()))?;
+    let order = pipeline.dag.topo_order().map_err(|cycles| {
+        anyhow::format_err!("the pipeline has a dependency cycle: {}", cycles.first().map(|it| it.join(" -> ")).unwrap_or_default())
+    })?;
     let mut cells_out = vec![json!({
         "cell_type": "code", "id": cell_id(0, "pipeline"), "metadata": {}, "execution_count": null, "outputs": [],
         "source": lines(&format!("%pipeline {pipeline_uuid}")),
@@ -35,7 +40,8 @@ pub fn notebook(project: &Project, pipeline_uuid: &str) -> anyhow::Result<Json> 
         let text = block.file.as_ref().and_then(|file| std::fs::read_to_string(project.abs(file)).ok()).unwrap_or_default();
         let id = cell_id(idx + 1, uuid);
         if block.language == Some(Language::Markdown) {
-            cells_out.push(json!({"cell_type": "markdown", "id": id, "metadata": {"wand": {"block": uuid}}, "source": lines(text.trim_end())}));
+            cells_out
+                .push(json!({"cell_type": "markdown", "id": id, "metadata": {"wand": {"block": uuid}}, "source": lines(text.trim_end())}));
             continue;
         }
         let source = format!("{}\n{}", cells::block_header(uuid), text.trim_end());

@@ -68,7 +68,11 @@ fn set_list(text: &str, block: &Node, key: &str, items: &[String]) -> Option<Edi
             let indent = column(text, entry.key.range.start);
             let start = entry.key.range.end;
             // Past the key's `:` and to the end of the value's last line.
-            let end = if entry.value.is_null() && entry.value.range.is_empty() { line_end(text, start) } else { line_end(text, entry.value.range.end.max(start)) };
+            let end = if entry.value.is_null() && entry.value.range.is_empty() {
+                line_end(text, start)
+            } else {
+                line_end(text, entry.value.range.end.max(start))
+            };
             Some(Edit { start, end, text: format!(":{}", list_text(items, indent)) })
         }
         None => {
@@ -105,7 +109,14 @@ fn parse(text: &str) -> anyhow::Result<Node> {
 }
 
 /// Appends a new block to `blocks:` and adds it to its parents' `downstream_blocks`.
-pub fn add_block(text: &str, uuid: &str, block_type: BlockType, language: Language, upstream: &[String], profile: Option<&str>) -> anyhow::Result<String> {
+pub fn add_block(
+    text: &str,
+    uuid: &str,
+    block_type: BlockType,
+    language: Language,
+    upstream: &[String],
+    profile: Option<&str>,
+) -> anyhow::Result<String> {
     let doc = parse(text)?;
     if find_block(&doc, uuid).is_some() {
         anyhow::bail!("block `{uuid}` already exists");

@@ -7,15 +7,15 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
-use crate::engine::python::{read_frame, worker_dir, write_frame, Frame};
-use crate::engine::store::{frame_to_ipc_stream, Output, Value};
+use crate::engine::python::{Frame, read_frame, worker_dir, write_frame};
+use crate::engine::store::{Output, Value, frame_to_ipc_stream};
 
 /// How long code gets to stop after SIGINT before its worker is killed and replaced.
 pub const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
@@ -53,10 +53,18 @@ enum Incoming {
 }
 
 pub enum ExecOutcome {
-    Ok { data: Option<serde_json::Map<String, Json>> },
-    Error { ename: String, evalue: String, traceback: Vec<String> },
+    Ok {
+        data: Option<serde_json::Map<String, Json>>,
+    },
+    Error {
+        ename: String,
+        evalue: String,
+        traceback: Vec<String>,
+    },
     /// The worker died (crash, `os._exit`, killed after an ignored interrupt).
-    Lost { message: String },
+    Lost {
+        message: String,
+    },
 }
 
 pub struct ScratchWorker {
@@ -172,7 +180,9 @@ impl ScratchWorker {
                         continue;
                     }
                     match frame.header["type"].as_str().unwrap_or_default() {
-                        "stream" => on_stream(frame.header["name"].as_str().unwrap_or("stdout"), frame.header["text"].as_str().unwrap_or_default()),
+                        "stream" => {
+                            on_stream(frame.header["name"].as_str().unwrap_or("stdout"), frame.header["text"].as_str().unwrap_or_default())
+                        }
                         "input_request" => {
                             let prompt = frame.header["prompt"].as_str().unwrap_or_default().to_owned();
                             let value = on_input(&prompt, frame.header["password"].as_bool().unwrap_or(false));
@@ -212,7 +222,10 @@ impl ScratchWorker {
                 ExecOutcome::Error {
                     ename: error["ename"].as_str().unwrap_or("Exception").to_owned(),
                     evalue: error["evalue"].as_str().or(error["message"].as_str()).unwrap_or_default().to_owned(),
-                    traceback: error["traceback"].as_array().map(|lines| lines.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+                    traceback: error["traceback"]
+                        .as_array()
+                        .map(|lines| lines.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
                 }
             }
         }

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use pipeline::draw::{self, NodeState};
 use pipeline::runrecord::BlockStatus;
-use pipeline::vfs::{find_root, DiskVfs, Root};
+use pipeline::vfs::{DiskVfs, Root, find_root};
 use pipeline::{BlockType, Language, Pipeline, Project};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
 use super::cells::{self, BlockCell, Cell, Magic};
 use super::display;
@@ -96,7 +96,10 @@ impl Session {
             };
             return Err(err("NoPipeline", format!("this notebook is not bound to a pipeline: {hint}")));
         };
-        let pipeline = project.pipelines.get(uuid).ok_or_else(|| err("NoPipeline", format!("pipeline `{uuid}` is gone from {}", project.root.display())))?;
+        let pipeline = project
+            .pipelines
+            .get(uuid)
+            .ok_or_else(|| err("NoPipeline", format!("pipeline `{uuid}` is gone from {}", project.root.display())))?;
         Ok((project, pipeline))
     }
 
@@ -128,7 +131,11 @@ impl Session {
                 if let Some(on) = mode {
                     self.reactive = on;
                 }
-                let text = if self.reactive { "reactive: on (stale descendants re-run at once)" } else { "reactive: off (stale descendants are only marked)" };
+                let text = if self.reactive {
+                    "reactive: on (stale descendants re-run at once)"
+                } else {
+                    "reactive: off (stale descendants are only marked)"
+                };
                 out.stream("stdout", &format!("{text}\n"));
                 Ok(())
             }
@@ -137,7 +144,12 @@ impl Session {
                 self.reload();
                 let (project, pipeline) = self.bound()?;
                 let states = states(project, pipeline);
-                let mut text = format!("pipeline {} ({} blocks, reactive {})\n", pipeline.uuid, pipeline.dag.len(), if self.reactive { "on" } else { "off" });
+                let mut text = format!(
+                    "pipeline {} ({} blocks, reactive {})\n",
+                    pipeline.uuid,
+                    pipeline.dag.len(),
+                    if self.reactive { "on" } else { "off" }
+                );
                 let order = pipeline.dag.topo_order().unwrap_or_else(|_| pipeline.dag.uuids().collect());
                 for uuid in order {
                     let (_, words) = &states[uuid];
@@ -165,7 +177,12 @@ impl Session {
                     let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
                     if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it)) {
                         let shape = provenance.rows.map(|rows| format!(" {rows}×{}", provenance.columns.unwrap_or(0))).unwrap_or_default();
-                        text.push_str(&format!("  {} ({} output{}{shape})\n", block.uuid.value, provenance.n_outputs, if provenance.n_outputs == 1 { "" } else { "s" }));
+                        text.push_str(&format!(
+                            "  {} ({} output{}{shape})\n",
+                            block.uuid.value,
+                            provenance.n_outputs,
+                            if provenance.n_outputs == 1 { "" } else { "s" }
+                        ));
                     }
                 }
                 out.stream("stdout", &text);
@@ -187,7 +204,10 @@ impl Session {
     fn bind(&mut self, uuid: &str, create: bool, out: &mut dyn Frontend) -> CellResult {
         if self.project.is_none() {
             let root = self.project_root().ok_or_else(|| {
-                err("NoProject", format!("no Mage project at or above {} (a folder with pipelines/<uuid>/metadata.yaml)", self.cwd.display()))
+                err(
+                    "NoProject",
+                    format!("no Mage project at or above {} (a folder with pipelines/<uuid>/metadata.yaml)", self.cwd.display()),
+                )
             })?;
             self.project = Some(pipeline::load::load_project(&DiskVfs, &root));
         }
@@ -250,32 +270,61 @@ impl Session {
         match (existing, cell.block_type) {
             (None, None) => {
                 let known: Vec<&str> = pipeline.dag.uuids().collect();
-                Err(err("NoBlock", format!("no block `{}` in pipeline {} (known: {}); to create it, start the cell with its type, e.g. %%transformer {} --upstream ...", cell.uuid, pipeline.uuid, known.join(", "), cell.uuid)))
+                Err(err(
+                    "NoBlock",
+                    format!(
+                        "no block `{}` in pipeline {} (known: {}); to create it, start the cell with its type, e.g. %%transformer {} --upstream ...",
+                        cell.uuid,
+                        pipeline.uuid,
+                        known.join(", "),
+                        cell.uuid
+                    ),
+                ))
             }
             (None, Some(block_type)) => {
                 let language = cell.language.unwrap_or(Language::Python);
                 let upstream = cell.upstream.clone().unwrap_or_default();
                 let text = std::fs::read_to_string(&metadata).map_err(|e| err("OSError", e.to_string()))?;
-                let new = pipeline_yaml::add_block(&text, &cell.uuid, block_type, language, &upstream, cell.profile.as_deref()).map_err(|e| err("PipelineError", format!("{e:#}")))?;
+                let new = pipeline_yaml::add_block(&text, &cell.uuid, block_type, language, &upstream, cell.profile.as_deref())
+                    .map_err(|e| err("PipelineError", format!("{e:#}")))?;
                 let file = root.join(block_type.dir()).join(format!("{}.{}", cell.uuid, language.extension()));
                 if !body.trim().is_empty() || !file.exists() {
                     write(&file, &body)?;
                 }
                 write(&metadata, &new)?;
-                out.stream("stdout", &format!("created block {} ({}, {})\n", cell.uuid, block_type, file.strip_prefix(&root).unwrap_or(&file).display()));
+                out.stream(
+                    "stdout",
+                    &format!("created block {} ({}, {})\n", cell.uuid, block_type, file.strip_prefix(&root).unwrap_or(&file).display()),
+                );
                 Ok(())
             }
             (Some(block), wanted) => {
                 if let Some(wanted) = wanted {
                     if block.block_type != Some(wanted) {
-                        return Err(err("UsageError", format!("block `{}` is a {}; changing a block's type is not supported (write %%block {} or a new uuid)", cell.uuid, block.block_type.map_or("?", BlockType::as_str), cell.uuid)));
+                        return Err(err(
+                            "UsageError",
+                            format!(
+                                "block `{}` is a {}; changing a block's type is not supported (write %%block {} or a new uuid)",
+                                cell.uuid,
+                                block.block_type.map_or("?", BlockType::as_str),
+                                cell.uuid
+                            ),
+                        ));
                     }
                     if let Some(language) = cell.language.filter(|it| Some(*it) != block.language) {
-                        return Err(err("UsageError", format!("block `{}` is written in {}; changing it to {language} is not supported", cell.uuid, block.language.map_or("?", Language::as_str))));
+                        return Err(err(
+                            "UsageError",
+                            format!(
+                                "block `{}` is written in {}; changing it to {language} is not supported",
+                                cell.uuid,
+                                block.language.map_or("?", Language::as_str)
+                            ),
+                        ));
                     }
                     if let Some(upstream) = &cell.upstream {
                         let text = std::fs::read_to_string(&metadata).map_err(|e| err("OSError", e.to_string()))?;
-                        let new = pipeline_yaml::set_upstream(&text, &cell.uuid, upstream).map_err(|e| err("PipelineError", format!("{e:#}")))?;
+                        let new =
+                            pipeline_yaml::set_upstream(&text, &cell.uuid, upstream).map_err(|e| err("PipelineError", format!("{e:#}")))?;
                         if new != text {
                             write(&metadata, &new)?;
                             out.stream("stdout", &format!("{}: upstream blocks now [{}]\n", cell.uuid, upstream.join(", ")));
@@ -283,7 +332,10 @@ impl Session {
                     }
                 }
                 if !body.trim().is_empty() {
-                    let file = block.file.as_ref().ok_or_else(|| err("NoBlockFile", format!("block `{}` has no file Wand can write", cell.uuid)))?;
+                    let file = block
+                        .file
+                        .as_ref()
+                        .ok_or_else(|| err("NoBlockFile", format!("block `{}` has no file Wand can write", cell.uuid)))?;
                     let path = root.join(file);
                     if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
                         write(&path, &body)?;
@@ -298,7 +350,13 @@ impl Session {
     /// a compact line per other block. Returns what happened to each block.
     fn engine_run(&mut self, target: Option<&str>, mode: Mode, out: &mut dyn Frontend) -> Result<HashMap<String, BlockRun>, ErrorContent> {
         let (project, pipeline) = self.bound()?;
-        let options = RunOptions { mode, block: target.map(str::to_owned), run_tests: true, cancel: self.interrupt.cancel.clone(), ..RunOptions::default() };
+        let options = RunOptions {
+            mode,
+            block: target.map(str::to_owned),
+            run_tests: true,
+            cancel: self.interrupt.cancel.clone(),
+            ..RunOptions::default()
+        };
         let mut ran: HashMap<String, BlockRun> = HashMap::new();
         let mut sink = |event: &EngineEvent| match event {
             EngineEvent::Stale { block, causes } if Some(block.as_str()) != target => {
@@ -341,7 +399,8 @@ impl Session {
     fn wave(&mut self, uuid: &str, out: &mut dyn Frontend) {
         let Ok((_, pipeline)) = self.bound() else { return };
         let descendants: BTreeSet<String> = pipeline.dag.descendants(uuid).into_iter().map(str::to_owned).collect();
-        let order: Vec<String> = pipeline.dag.topo_order().unwrap_or_default().into_iter().filter(|it| descendants.contains(*it)).map(str::to_owned).collect();
+        let order: Vec<String> =
+            pipeline.dag.topo_order().unwrap_or_default().into_iter().filter(|it| descendants.contains(*it)).map(str::to_owned).collect();
         for child in order {
             if self.interrupt.requested.load(std::sync::atomic::Ordering::SeqCst) {
                 return;
@@ -361,7 +420,11 @@ impl Session {
             let id = display_id(&pipeline.uuid, &child);
             if !self.reactive {
                 out.stream("stdout", &format!("◌ {child} is stale: {}\n", causes.join("; ")));
-                out.display(display::note_bundle(&child, &format!("stale ({}); run its cell or %run --changed", causes.join("; "))), Some(&id), true);
+                out.display(
+                    display::note_bundle(&child, &format!("stale ({}); run its cell or %run --changed", causes.join("; "))),
+                    Some(&id),
+                    true,
+                );
                 continue;
             }
             out.stream("stdout", &format!("↻ {child} (reactive): {}\n", causes.join("; ")));
@@ -448,7 +511,9 @@ impl Session {
         interrupt.pid.store(worker.pid(), std::sync::atomic::Ordering::SeqCst);
         let outcome = {
             let out_cell = std::cell::RefCell::new(&mut *out);
-            worker.exec(code, &interrupt, &mut |name, text| out_cell.borrow_mut().stream(name, text), &mut |prompt, password| out_cell.borrow_mut().input(prompt, password))
+            worker.exec(code, &interrupt, &mut |name, text| out_cell.borrow_mut().stream(name, text), &mut |prompt, password| {
+                out_cell.borrow_mut().input(prompt, password)
+            })
         };
         interrupt.pid.store(0, std::sync::atomic::Ordering::SeqCst);
         match outcome {
@@ -507,7 +572,8 @@ impl Session {
         }
         let token: String = chars[start..cursor].iter().collect();
         if token.starts_with('%') {
-            let matches: Vec<String> = cells::MAGICS.iter().map(|(name, _)| name.to_string()).filter(|name| name.starts_with(&token)).collect();
+            let matches: Vec<String> =
+                cells::MAGICS.iter().map(|(name, _)| name.to_string()).filter(|name| name.starts_with(&token)).collect();
             return (matches, start, cursor);
         }
         let mut matches: Vec<String> = Vec::new();
@@ -517,7 +583,8 @@ impl Session {
             matches.extend(pipeline.dag.uuids().filter(|uuid| uuid.starts_with(&token) && !token.is_empty()).map(str::to_owned));
             // Columns of the upstream outputs of the block this cell is.
             if let Ok(Cell::Block(cell)) = cells::parse(code) {
-                let upstream: Vec<String> = cell.upstream.clone().unwrap_or_else(|| pipeline.dag.upstream(&cell.uuid).into_iter().map(str::to_owned).collect());
+                let upstream: Vec<String> =
+                    cell.upstream.clone().unwrap_or_else(|| pipeline.dag.upstream(&cell.uuid).into_iter().map(str::to_owned).collect());
                 for up in upstream {
                     for column in columns(project, &pipeline.uuid, &up) {
                         if column.starts_with(&token) && !matches.contains(&column) {
@@ -568,7 +635,16 @@ impl Session {
         let code = format!("{INSPECT_PY}try:\n    __wand_inspect({})\nfinally:\n    del __wand_inspect\n", json!(name));
         let worker = self.scratch().ok()?;
         let mut text = String::new();
-        let outcome = worker.exec(&code, &Interrupt::default(), &mut |stream, chunk| if stream == "stdout" { text.push_str(chunk) }, &mut |_, _| None);
+        let outcome = worker.exec(
+            &code,
+            &Interrupt::default(),
+            &mut |stream, chunk| {
+                if stream == "stdout" {
+                    text.push_str(chunk)
+                }
+            },
+            &mut |_, _| None,
+        );
         match outcome {
             ExecOutcome::Ok { .. } if !text.trim().is_empty() => Some(display::text_bundle(text.trim_end())),
             ExecOutcome::Lost { .. } => {
@@ -594,12 +670,23 @@ impl Session {
             let code = format!("print(repr(eval({})), end='')\n", json!(expression));
             let mut text = String::new();
             let outcome = match self.scratch() {
-                Ok(worker) => worker.exec(&code, &Interrupt::default(), &mut |stream, chunk| if stream == "stdout" { text.push_str(chunk) }, &mut |_, _| None),
+                Ok(worker) => worker.exec(
+                    &code,
+                    &Interrupt::default(),
+                    &mut |stream, chunk| {
+                        if stream == "stdout" {
+                            text.push_str(chunk)
+                        }
+                    },
+                    &mut |_, _| None,
+                ),
                 Err(error) => ExecOutcome::Error { ename: error.ename, evalue: error.evalue, traceback: error.traceback },
             };
             let result = match outcome {
                 ExecOutcome::Ok { .. } => json!({"status": "ok", "data": {"text/plain": text}, "metadata": {}}),
-                ExecOutcome::Error { ename, evalue, traceback } => json!({"status": "error", "ename": ename, "evalue": evalue, "traceback": traceback}),
+                ExecOutcome::Error { ename, evalue, traceback } => {
+                    json!({"status": "error", "ename": ename, "evalue": evalue, "traceback": traceback})
+                }
                 ExecOutcome::Lost { message } => {
                     self.scratch = None;
                     self.bound.clear();
@@ -799,7 +886,8 @@ fn block_freshness(project: &Project, pipeline: &Pipeline, uuid: &str) -> (bool,
         text.as_deref().unwrap_or_default(),
         &pipeline.variables(),
     );
-    let inputs: Vec<(String, Option<String>)> = pipeline.dag.upstream(uuid).into_iter().map(|up| (up.to_owned(), stored(up).map(|it| it.data_version))).collect();
+    let inputs: Vec<(String, Option<String>)> =
+        pipeline.dag.upstream(uuid).into_iter().map(|up| (up.to_owned(), stored(up).map(|it| it.data_version))).collect();
     (own.is_some(), freshness::freshness(own.as_ref(), &code_version, &inputs))
 }
 
@@ -821,7 +909,9 @@ fn states(project: &Project, pipeline: &Pipeline) -> HashMap<String, (NodeState,
                 match block_freshness(project, pipeline, uuid).1 {
                     Freshness::Fresh => (NodeState::Fresh, "fresh".to_owned()),
                     Freshness::Missing => (NodeState::NeverRun, "no stored output".to_owned()),
-                    Freshness::Stale(causes) => (NodeState::Stale, format!("stale: {}", causes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))),
+                    Freshness::Stale(causes) => {
+                        (NodeState::Stale, format!("stale: {}", causes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+                    }
                 }
             };
             (uuid.to_owned(), state)

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
 pub const PROTOCOL_VERSION: &str = "5.3";

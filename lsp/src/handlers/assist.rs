@@ -13,14 +13,39 @@ use pipeline::{Pipeline, Project};
 use tower_lsp_server::ls_types::{self as lsp};
 
 use crate::convert::{self, Lines};
-use crate::handlers::nav::{targets, At};
+use crate::handlers::nav::{At, targets};
 use crate::session::Session;
 
 const BLOCK_KEYS: &[&str] = &[
-    "uuid", "name", "type", "language", "upstream_blocks", "downstream_blocks", "configuration", "executor_type", "executor_config", "status",
-    "color", "retry_config", "timeout", "has_callback", "all_upstream_blocks_executed", "content",
+    "uuid",
+    "name",
+    "type",
+    "language",
+    "upstream_blocks",
+    "downstream_blocks",
+    "configuration",
+    "executor_type",
+    "executor_config",
+    "status",
+    "color",
+    "retry_config",
+    "timeout",
+    "has_callback",
+    "all_upstream_blocks_executed",
+    "content",
 ];
-const CONFIG_KEYS: &[&str] = &["data_provider", "data_provider_profile", "data_provider_schema", "data_provider_table", "export_write_policy", "file_path", "file_source", "use_raw_sql", "dynamic", "reduce_output"];
+const CONFIG_KEYS: &[&str] = &[
+    "data_provider",
+    "data_provider_profile",
+    "data_provider_schema",
+    "data_provider_table",
+    "export_write_policy",
+    "file_path",
+    "file_source",
+    "use_raw_sql",
+    "dynamic",
+    "reduce_output",
+];
 
 fn item(label: &str, kind: lsp::CompletionItemKind, detail: Option<String>) -> lsp::CompletionItem {
     lsp::CompletionItem { label: label.to_owned(), kind: Some(kind), detail, ..Default::default() }
@@ -40,7 +65,9 @@ fn edge_candidates<'p>(pipeline: &'p Pipeline, block: Option<&Block>, downstream
     let forbidden: Vec<&str> = if downstream { pipeline.dag.ancestors(uuid) } else { pipeline.dag.descendants(uuid) };
     pipeline
         .dag_blocks()
-        .filter(|other| other.uuid.value != uuid && !listed.contains(&other.uuid.value.as_str()) && !forbidden.contains(&other.uuid.value.as_str()))
+        .filter(|other| {
+            other.uuid.value != uuid && !listed.contains(&other.uuid.value.as_str()) && !forbidden.contains(&other.uuid.value.as_str())
+        })
         .collect()
 }
 
@@ -59,7 +86,10 @@ pub fn completion(session: &Session, params: &lsp::CompletionParams) -> Option<l
         let trimmed = line.trim_start();
         let item_text = trimmed.strip_prefix("- ").unwrap_or(trimmed);
         let uuids = |downstream: bool| {
-            let list = edge_candidates(pipeline, block, downstream).into_iter().map(|b| (b.uuid.value.clone(), b.block_type.map(|ty| ty.as_str().to_owned()))).collect();
+            let list = edge_candidates(pipeline, block, downstream)
+                .into_iter()
+                .map(|b| (b.uuid.value.clone(), b.block_type.map(|ty| ty.as_str().to_owned())))
+                .collect();
             value(lsp::CompletionItemKind::REFERENCE, list)
         };
         if let Some((key, _)) = item_text.split_once(':') {
@@ -67,11 +97,22 @@ pub fn completion(session: &Session, params: &lsp::CompletionParams) -> Option<l
             let enum_values = |all: Vec<&str>| all.into_iter().map(|it| (it.to_owned(), None)).collect::<Vec<_>>();
             return match key {
                 "type" => value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(BlockType::ALL.iter().map(|it| it.as_str()).collect())),
-                "language" => value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(Language::ALL.iter().map(|it| it.as_str()).collect())),
-                "status" => value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(BlockStatus::ALL.iter().map(|it| it.as_str()).collect())),
-                "executor_type" => value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(ExecutorType::ALL.iter().map(|it| it.as_str()).collect())),
+                "language" => {
+                    value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(Language::ALL.iter().map(|it| it.as_str()).collect()))
+                }
+                "status" => {
+                    value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(BlockStatus::ALL.iter().map(|it| it.as_str()).collect()))
+                }
+                "executor_type" => {
+                    value(lsp::CompletionItemKind::ENUM_MEMBER, enum_values(ExecutorType::ALL.iter().map(|it| it.as_str()).collect()))
+                }
                 "data_provider_profile" => {
-                    let profiles = at.project.io_config.iter().flat_map(|io| io.profiles.iter().map(|it| (it.value.clone(), Some("io_config.yaml profile".to_owned())))).collect();
+                    let profiles = at
+                        .project
+                        .io_config
+                        .iter()
+                        .flat_map(|io| io.profiles.iter().map(|it| (it.value.clone(), Some("io_config.yaml profile".to_owned()))))
+                        .collect();
                     value(lsp::CompletionItemKind::VALUE, profiles)
                 }
                 "upstream_blocks" => uuids(false),
@@ -85,7 +126,8 @@ pub fn completion(session: &Session, params: &lsp::CompletionParams) -> Option<l
             let key = text[..line_start].lines().rev().find_map(|above| {
                 let above_trimmed = above.trim_start();
                 let above_indent = above.len() - above_trimmed.len();
-                if above_trimmed.is_empty() || above_trimmed.starts_with('#') || (above_indent == indent && above_trimmed.starts_with('-')) {
+                if above_trimmed.is_empty() || above_trimmed.starts_with('#') || (above_indent == indent && above_trimmed.starts_with('-'))
+                {
                     return None;
                 }
                 Some(above_trimmed.trim_start_matches("- ").split(':').next().unwrap_or_default().trim().to_owned())
@@ -97,7 +139,9 @@ pub fn completion(session: &Session, params: &lsp::CompletionParams) -> Option<l
             };
         }
         if item_text.chars().all(|ch| ch.is_alphanumeric() || ch == '_') {
-            let in_config = block.and_then(|block| block.configuration.as_ref()).is_some_and(|config| config.range.start <= offset && offset <= config.range.end + 1)
+            let in_config = block
+                .and_then(|block| block.configuration.as_ref())
+                .is_some_and(|config| config.range.start <= offset && offset <= config.range.end + 1)
                 && line.len() - trimmed.len() > 2;
             let keys = if in_config { CONFIG_KEYS } else { BLOCK_KEYS };
             return value(lsp::CompletionItemKind::PROPERTY, keys.iter().map(|key| ((*key).to_owned(), None)).collect());
@@ -133,12 +177,17 @@ pub fn hover(session: &Session, params: &lsp::HoverParams) -> Option<lsp::Hover>
     let site = at.site(position.position)?;
     let (pipeline, block) = targets(at.project, &at.rel, &site.kind).into_iter().next()?;
     let markdown = describe(session, at.project, pipeline, block);
-    Some(lsp::Hover { contents: lsp::HoverContents::Markup(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value: markdown }), range: Some(at.lines().range(site.range)) })
+    Some(lsp::Hover {
+        contents: lsp::HoverContents::Markup(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value: markdown }),
+        range: Some(at.lines().range(site.range)),
+    })
 }
 
 fn describe(session: &Session, project: &Project, pipeline: &Pipeline, block: &Block) -> String {
     let uuid = block.uuid.value.as_str();
-    let list = |items: Vec<&str>| if items.is_empty() { "none".to_owned() } else { items.iter().map(|it| format!("`{it}`")).collect::<Vec<_>>().join(", ") };
+    let list = |items: Vec<&str>| {
+        if items.is_empty() { "none".to_owned() } else { items.iter().map(|it| format!("`{it}`")).collect::<Vec<_>>().join(", ") }
+    };
     let users: Vec<&str> = match &block.file {
         Some(rel) => project.users_of_file(rel).map(|(pipeline, _)| pipeline.uuid.as_str()).collect(),
         None => vec![pipeline.uuid.as_str()],
@@ -214,7 +263,11 @@ fn add_items(text: &str, block: &Block, key: &str, add: &[&str], removed: &[usiz
                 match kept.last() {
                     Some(last) if removed.is_empty() => out.push((TextRange::empty(last.range.end), format!(", {}", add.join(", ")))),
                     _ => {
-                        let all: Vec<String> = kept.iter().map(|it| text[it.range.as_range()].to_owned()).chain(add.iter().map(|it| (*it).to_owned())).collect();
+                        let all: Vec<String> = kept
+                            .iter()
+                            .map(|it| text[it.range.as_range()].to_owned())
+                            .chain(add.iter().map(|it| (*it).to_owned()))
+                            .collect();
                         out.retain(|(range, _)| !(entry.value.range.start <= range.start && range.end <= entry.value.range.end));
                         out.push((entry.value.range, format!("[{}]", all.join(", "))));
                     }
@@ -248,7 +301,11 @@ fn agree_edits(text: &str, pipeline: &Pipeline) -> Edits {
     let blocks: Vec<&Block> = pipeline.blocks.iter().filter(|block| block.section == Section::Blocks).collect();
     for block in &blocks {
         let uuid = block.uuid.value.as_str();
-        let wanted: Vec<&str> = blocks.iter().filter(|child| child.upstream.iter().any(|edge| edge.value == uuid)).map(|child| child.uuid.value.as_str()).collect();
+        let wanted: Vec<&str> = blocks
+            .iter()
+            .filter(|child| child.upstream.iter().any(|edge| edge.value == uuid))
+            .map(|child| child.uuid.value.as_str())
+            .collect();
         let listed: Vec<&str> = block.downstream.iter().map(|it| it.value.as_str()).collect();
         let known = |name: &str| blocks.iter().any(|b| b.uuid.value == name);
         let list = block.node.get("downstream_blocks");
@@ -270,18 +327,29 @@ fn agree_edits(text: &str, pipeline: &Pipeline) -> Edits {
 
 fn block_template(block_type: BlockType, language: Language, uuid: &str, n_upstream: usize) -> String {
     if language == Language::Sql {
-        return if n_upstream > 0 { format!("-- {uuid}: reads its first upstream block as df_1\nSELECT *\nFROM {{{{ df_1 }}}}\n") } else { format!("-- {uuid}\nSELECT 1 AS value\n") };
+        return if n_upstream > 0 {
+            format!("-- {uuid}: reads its first upstream block as df_1\nSELECT *\nFROM {{{{ df_1 }}}}\n")
+        } else {
+            format!("-- {uuid}\nSELECT 1 AS value\n")
+        };
     }
     if language != Language::Python {
         return String::new();
     }
     let Some(decorator) = block_type.decorators().first() else { return String::new() };
-    let mut params: Vec<String> = (0..n_upstream).map(|idx| if idx == 0 { "data".to_owned() } else { format!("data_{}", idx + 1) }).collect();
+    let mut params: Vec<String> =
+        (0..n_upstream).map(|idx| if idx == 0 { "data".to_owned() } else { format!("data_{}", idx + 1) }).collect();
     params.push("*args".into());
     params.push("**kwargs".into());
     let (name, body) = match block_type {
         BlockType::DataLoader => ("load_data", "    \"\"\"Load the data this pipeline starts from.\"\"\"\n    return {}".to_owned()),
-        BlockType::Transformer => ("transform", format!("    \"\"\"Transform the output of the upstream block.\"\"\"\n    return {}", if n_upstream > 0 { "data" } else { "None" })),
+        BlockType::Transformer => (
+            "transform",
+            format!(
+                "    \"\"\"Transform the output of the upstream block.\"\"\"\n    return {}",
+                if n_upstream > 0 { "data" } else { "None" }
+            ),
+        ),
         BlockType::DataExporter => ("export_data", "    \"\"\"Write the upstream output to its destination.\"\"\"\n    pass".to_owned()),
         BlockType::Sensor => ("check_condition", "    \"\"\"Return True when the pipeline may go on.\"\"\"\n    return True".to_owned()),
         BlockType::Conditional => ("evaluate_condition", "    return True".to_owned()),
@@ -339,7 +407,11 @@ pub fn code_actions(session: &Session, params: &lsp::CodeActionParams) -> Option
                 }
                 let edits = agree_edits(text, pipeline);
                 if !edits.is_empty() {
-                    out.push(action("Make downstream_blocks agree with upstream_blocks".into(), Some(lsp_diagnostic), vec![edit_of(session, &at.path, edits)]));
+                    out.push(action(
+                        "Make downstream_blocks agree with upstream_blocks".into(),
+                        Some(lsp_diagnostic),
+                        vec![edit_of(session, &at.path, edits)],
+                    ));
                 }
             }
             Code::UnknownUpstream | Code::UnknownDownstream => {
@@ -347,15 +419,25 @@ pub fn code_actions(session: &Session, params: &lsp::CodeActionParams) -> Option
                 let key = if diagnostic.code == Code::UnknownUpstream { "upstream_blocks" } else { "downstream_blocks" };
                 for block in &pipeline.blocks {
                     let Some(list) = block.node.get(key) else { continue };
-                    let Some(index) = list.as_seq().unwrap_or_default().iter().position(|item| item.range == diagnostic.range) else { continue };
+                    let Some(index) = list.as_seq().unwrap_or_default().iter().position(|item| item.range == diagnostic.range) else {
+                        continue;
+                    };
                     let name = list.as_seq().unwrap_or_default()[index].as_str().unwrap_or_default().to_owned();
                     let edit = remove_item(text, list, index);
-                    out.push(action(format!("Remove `{name}` from `{key}` of `{}`", block.uuid.value), Some(lsp_diagnostic.clone()), vec![edit_of(session, &at.path, vec![edit])]));
+                    out.push(action(
+                        format!("Remove `{name}` from `{key}` of `{}`", block.uuid.value),
+                        Some(lsp_diagnostic.clone()),
+                        vec![edit_of(session, &at.path, vec![edit])],
+                    ));
                 }
             }
             Code::MissingBlockFile => {
                 let Some(pipeline) = pipeline else { continue };
-                let Some(block) = pipeline.blocks.iter().find(|block| block.uuid.range == diagnostic.range || block.config("file_path").is_some_and(|node| node.range == diagnostic.range)) else { continue };
+                let Some(block) = pipeline.blocks.iter().find(|block| {
+                    block.uuid.range == diagnostic.range || block.config("file_path").is_some_and(|node| node.range == diagnostic.range)
+                }) else {
+                    continue;
+                };
                 let (Some(rel), Some(ty), Some(language)) = (&block.file, block.block_type, block.language) else { continue };
                 let file = at.project.abs(rel);
                 let template = block_template(ty, language, &block.uuid.value, pipeline.dag.upstream(&block.uuid.value).len());
@@ -375,13 +457,21 @@ pub fn code_actions(session: &Session, params: &lsp::CodeActionParams) -> Option
                 let Some(module) = at.project.source(&at.rel).and_then(|source| source.python.as_ref()) else { continue };
                 let Some(ty) = at.project.users_of_file(&at.rel).find_map(|(_, block)| block.block_type) else { continue };
                 let Some(decorator) = ty.decorators().first() else { continue };
-                let Some(func) = module.functions.iter().find(|func| func.name_range == diagnostic.range).or(module.functions.first()) else { continue };
+                let Some(func) = module.functions.iter().find(|func| func.name_range == diagnostic.range).or(module.functions.first())
+                else {
+                    continue;
+                };
                 let mut edits = vec![(TextRange::empty(func.range.start), format!("@{decorator}\n"))];
                 if !text.contains(&format!("import {decorator}")) {
-                    let guard = format!("if '{decorator}' not in globals():\n    from mage_ai.data_preparation.decorators import {decorator}\n");
+                    let guard =
+                        format!("if '{decorator}' not in globals():\n    from mage_ai.data_preparation.decorators import {decorator}\n");
                     edits.insert(0, (TextRange::empty(0), guard));
                 }
-                out.push(action(format!("Add `@{decorator}` to `{}`", func.name), Some(lsp_diagnostic), vec![edit_of(session, &at.path, edits)]));
+                out.push(action(
+                    format!("Add `@{decorator}` to `{}`", func.name),
+                    Some(lsp_diagnostic),
+                    vec![edit_of(session, &at.path, edits)],
+                ));
             }
             _ => {}
         }

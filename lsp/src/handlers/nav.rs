@@ -106,14 +106,20 @@ pub fn definition(session: &Session, params: &lsp::GotoDefinitionParams) -> Opti
     let mut ranges = at.ranges();
     let lines = at.lines();
     let mut links: Vec<lsp::LocationLink> = Vec::new();
-    let mut push = |links: &mut Vec<lsp::LocationLink>, origin: Option<lsp::Range>, file: PathBuf, range: TextRange, full: Option<TextRange>| {
-        let selection = ranges.range(&file, range);
-        let target_range = full.map_or(selection, |full| ranges.range(&file, full));
-        let uri = convert::uri(&file);
-        if !links.iter().any(|link| link.target_uri == uri && link.target_selection_range == selection) {
-            links.push(lsp::LocationLink { origin_selection_range: origin, target_uri: uri, target_range, target_selection_range: selection });
-        }
-    };
+    let mut push =
+        |links: &mut Vec<lsp::LocationLink>, origin: Option<lsp::Range>, file: PathBuf, range: TextRange, full: Option<TextRange>| {
+            let selection = ranges.range(&file, range);
+            let target_range = full.map_or(selection, |full| ranges.range(&file, full));
+            let uri = convert::uri(&file);
+            if !links.iter().any(|link| link.target_uri == uri && link.target_selection_range == selection) {
+                links.push(lsp::LocationLink {
+                    origin_selection_range: origin,
+                    target_uri: uri,
+                    target_range,
+                    target_selection_range: selection,
+                });
+            }
+        };
     match site {
         Some(Site { kind: SiteKind::Profile { name, .. }, range, .. }) => {
             let io = at.project.io_config.as_ref()?;
@@ -122,7 +128,13 @@ pub fn definition(session: &Session, params: &lsp::GotoDefinitionParams) -> Opti
         }
         Some(Site { kind: kind @ SiteKind::BlockFunction { .. }, range, .. }) => {
             for (pipeline, block) in targets(at.project, &at.rel, &kind) {
-                push(&mut links, Some(lines.range(range)), at.project.abs(&pipeline.metadata_path), block.uuid.range, Some(block.node.range));
+                push(
+                    &mut links,
+                    Some(lines.range(range)),
+                    at.project.abs(&pipeline.metadata_path),
+                    block.uuid.range,
+                    Some(block.node.range),
+                );
             }
         }
         Some(Site { kind, range, .. }) => {
@@ -130,7 +142,13 @@ pub fn definition(session: &Session, params: &lsp::GotoDefinitionParams) -> Opti
                 match block_target(at.project, block) {
                     Some((file, selection)) => push(&mut links, Some(lines.range(range)), file, selection, None),
                     // No file yet: the block's entry is the best there is.
-                    None => push(&mut links, Some(lines.range(range)), at.project.abs(&pipeline.metadata_path), block.uuid.range, Some(block.node.range)),
+                    None => push(
+                        &mut links,
+                        Some(lines.range(range)),
+                        at.project.abs(&pipeline.metadata_path),
+                        block.uuid.range,
+                        Some(block.node.range),
+                    ),
                 }
             }
         }
@@ -186,7 +204,11 @@ pub fn occurrences(project: &Project, uuid: &str, text_of: &dyn Fn(&Path) -> Opt
 
 fn unquoted(text: Option<&str>, range: TextRange) -> TextRange {
     let Some(bytes) = text.map(str::as_bytes) else { return range };
-    if range.len() >= 2 && range.end <= bytes.len() && matches!(bytes[range.start], b'"' | b'\'') && bytes[range.start] == bytes[range.end - 1] {
+    if range.len() >= 2
+        && range.end <= bytes.len()
+        && matches!(bytes[range.start], b'"' | b'\'')
+        && bytes[range.start] == bytes[range.end - 1]
+    {
         return TextRange::new(range.start + 1, range.end - 1);
     }
     range
@@ -269,7 +291,14 @@ pub fn rename(session: &Session, params: &lsp::RenameParams) -> Result<Option<ls
 }
 
 #[allow(deprecated)]
-fn symbol(name: String, detail: Option<String>, kind: lsp::SymbolKind, range: lsp::Range, selection: lsp::Range, children: Option<Vec<lsp::DocumentSymbol>>) -> lsp::DocumentSymbol {
+fn symbol(
+    name: String,
+    detail: Option<String>,
+    kind: lsp::SymbolKind,
+    range: lsp::Range,
+    selection: lsp::Range,
+    children: Option<Vec<lsp::DocumentSymbol>>,
+) -> lsp::DocumentSymbol {
     lsp::DocumentSymbol { name, detail, kind, tags: None, deprecated: None, range, selection_range: selection, children }
 }
 
@@ -281,13 +310,21 @@ pub fn document_symbols(session: &Session, params: &lsp::DocumentSymbolParams) -
         for block in &pipeline.blocks {
             let detail = format!("{} ({})", block.block_type.map_or("?", |ty| ty.as_str()), block.language.map_or("?", |it| it.as_str()));
             let kind = if block.section.key() == "blocks" { lsp::SymbolKind::FUNCTION } else { lsp::SymbolKind::EVENT };
-            let range = lines.range(TextRange::new(block.node.range.start.min(block.uuid.range.start), block.node.range.end.max(block.uuid.range.end)));
+            let range = lines
+                .range(TextRange::new(block.node.range.start.min(block.uuid.range.start), block.node.range.end.max(block.uuid.range.end)));
             out.push(symbol(block.uuid.value.clone(), Some(detail), kind, range, lines.range(block.uuid.range), None));
         }
     } else if let Some(module) = at.project.source(&at.rel).and_then(|source| source.python.as_ref()) {
         for func in &module.functions {
             let detail = func.decorators.first().map(|decorator| format!("@{}", decorator.name));
-            out.push(symbol(func.name.clone(), detail, lsp::SymbolKind::FUNCTION, lines.range(func.range), lines.range(func.name_range), None));
+            out.push(symbol(
+                func.name.clone(),
+                detail,
+                lsp::SymbolKind::FUNCTION,
+                lines.range(func.range),
+                lines.range(func.name_range),
+                None,
+            ));
         }
     } else {
         return None;
@@ -302,10 +339,11 @@ pub fn code_lens(session: &Session, params: &lsp::CodeLensParams) -> Option<Vec<
     let source = at.project.source(&at.rel)?;
     let mut out = Vec::new();
     for (pipeline, block) in at.project.users_of_file(&at.rel) {
-        let range = match source.python.as_ref().and_then(|module| module.block_function(block.block_type.map_or(&[][..], |ty| ty.decorators()))) {
-            Some(func) => lines.range(func.name_range),
-            None => lines.range(TextRange::empty(0)),
-        };
+        let range =
+            match source.python.as_ref().and_then(|module| module.block_function(block.block_type.map_or(&[][..], |ty| ty.decorators()))) {
+                Some(func) => lines.range(func.name_range),
+                None => lines.range(TextRange::empty(0)),
+            };
         let list = |uuids: Vec<&str>| if uuids.is_empty() { "none".to_owned() } else { uuids.join(", ") };
         let state = crate::handlers::runs::state(session.run(&at.project.root, &pipeline.uuid), &block.uuid.value);
         let title = format!(
@@ -316,7 +354,11 @@ pub fn code_lens(session: &Session, params: &lsp::CodeLensParams) -> Option<Vec<
             state.replace('_', " ")
         );
         let arguments = serde_json::json!({ "uri": convert::uri(&at.project.abs(&pipeline.metadata_path)), "block": block.uuid.value });
-        out.push(lsp::CodeLens { range, command: Some(lsp::Command { title, command: "wand.showDag".into(), arguments: Some(vec![arguments]) }), data: None });
+        out.push(lsp::CodeLens {
+            range,
+            command: Some(lsp::Command { title, command: "wand.showDag".into(), arguments: Some(vec![arguments]) }),
+            data: None,
+        });
     }
     Some(out)
 }

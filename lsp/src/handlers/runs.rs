@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use pipeline::runrecord::{BlockStatus, RunRecord};
 use pipeline::Project;
+use pipeline::runrecord::{BlockStatus, RunRecord};
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
@@ -13,7 +13,11 @@ use crate::session::Session;
 
 /// Diagnostics from the last run records of a project's pipelines: `failed-test` on the test
 /// function, `block-failed` on the block's entry in the pipeline file.
-pub fn diagnostics(session: &Session, project: &Project, ranges: &mut RangeCache<impl Fn(&std::path::Path) -> Option<std::sync::Arc<str>>>) -> Vec<(PathBuf, lsp::Diagnostic)> {
+pub fn diagnostics(
+    session: &Session,
+    project: &Project,
+    ranges: &mut RangeCache<impl Fn(&std::path::Path) -> Option<std::sync::Arc<str>>>,
+) -> Vec<(PathBuf, lsp::Diagnostic)> {
     let mut out = Vec::new();
     for pipeline in project.pipelines.values() {
         let Some(record) = session.run(&project.root, &pipeline.uuid) else { continue };
@@ -38,7 +42,10 @@ pub fn diagnostics(session: &Session, project: &Project, ranges: &mut RangeCache
                     }
                     let related = test.failed_line.map(|line| {
                         let at = lsp::Position::new(line.saturating_sub(1), 0);
-                        vec![lsp::DiagnosticRelatedInformation { location: lsp::Location::new(convert::uri(&file), lsp::Range::new(at, at)), message: "failed here".into() }]
+                        vec![lsp::DiagnosticRelatedInformation {
+                            location: lsp::Location::new(convert::uri(&file), lsp::Range::new(at, at)),
+                            message: "failed here".into(),
+                        }]
                     });
                     out.push((file, diagnostic(range, "failed-test", message, related)));
                 }

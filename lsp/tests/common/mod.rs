@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -56,7 +56,11 @@ pub fn shop(root: &Path) {
     write(root, "io_config.yaml", "version: 0.1.1\ndefault:\n  POSTGRES_HOST: localhost\ndev:\n  POSTGRES_HOST: db\n");
     write(root, "pipelines/etl/metadata.yaml", ETL);
     write(root, "pipelines/report/metadata.yaml", REPORT);
-    write(root, "data_loaders/load_orders.py", "@data_loader\ndef load_data(*args, **kwargs):\n    return [1, 2]\n\n\n@test\ndef test_output(output, *args):\n    assert output is not None\n");
+    write(
+        root,
+        "data_loaders/load_orders.py",
+        "@data_loader\ndef load_data(*args, **kwargs):\n    return [1, 2]\n\n\n@test\ndef test_output(output, *args):\n    assert output is not None\n",
+    );
     write(root, "transformers/clean_orders.py", CLEAN);
     write(root, "transformers/summary.sql", "-- totals é 😀\nSELECT count(*) FROM {{ df_1 }} JOIN {{ block_output('clean_orders') }}\n");
 }
@@ -103,7 +107,6 @@ pub struct Options {
     pub utf8: bool,
     pub dynamic_watch: bool,
 }
-
 
 impl Client {
     /// Starts a server on a temp dir filled by `fill`, initializes it and waits for the index.
@@ -167,7 +170,10 @@ impl Client {
         }
         let uri = client.uri("");
         let result = client
-            .request("initialize", json!({"processId": null, "rootUri": uri, "capabilities": capabilities, "workspaceFolders": [{"uri": uri, "name": "ws"}]}))
+            .request(
+                "initialize",
+                json!({"processId": null, "rootUri": uri, "capabilities": capabilities, "workspaceFolders": [{"uri": uri, "name": "ws"}]}),
+            )
             .await;
         let expected = if options.utf8 { "utf-8" } else { "utf-16" };
         assert_eq!(result["capabilities"]["positionEncoding"], expected);
@@ -186,7 +192,10 @@ impl Client {
     }
 
     async fn next(&mut self) -> Value {
-        tokio::time::timeout(Duration::from_secs(30), self.incoming.recv()).await.expect("timed out waiting for the server").expect("server gone")
+        tokio::time::timeout(Duration::from_secs(30), self.incoming.recv())
+            .await
+            .expect("timed out waiting for the server")
+            .expect("server gone")
     }
 
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
@@ -222,7 +231,9 @@ impl Client {
     /// Waits for the next `publishDiagnostics` of the file `rel`.
     pub async fn diagnostics(&mut self, rel: &str) -> Value {
         let uri = self.uri(rel);
-        if let Some(idx) = self.stash.iter().position(|message| message["method"] == "textDocument/publishDiagnostics" && message["params"]["uri"] == uri) {
+        if let Some(idx) =
+            self.stash.iter().position(|message| message["method"] == "textDocument/publishDiagnostics" && message["params"]["uri"] == uri)
+        {
             return self.stash.remove(idx).unwrap()["params"].clone();
         }
         loop {
@@ -256,17 +267,26 @@ impl Client {
 
     pub fn open(&self, rel: &str, language: &str) -> String {
         let text = std::fs::read_to_string(self.root.join(rel)).unwrap();
-        self.notify("textDocument/didOpen", json!({"textDocument": {"uri": self.uri(rel), "languageId": language, "version": 1, "text": text}}));
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": self.uri(rel), "languageId": language, "version": 1, "text": text}}),
+        );
         text
     }
 
     pub fn change_all(&self, rel: &str, version: i32, text: &str) {
-        self.notify("textDocument/didChange", json!({"textDocument": {"uri": self.uri(rel), "version": version}, "contentChanges": [{"text": text}]}));
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": self.uri(rel), "version": version}, "contentChanges": [{"text": text}]}),
+        );
     }
 
     /// Replaces the server's temp dir with `<root>` in a JSON value, for snapshots.
     pub fn redact(&self, value: &Value) -> Value {
-        let text = value.to_string().replace(&format!("file://{}", self.root.display()), "file://<root>").replace(&self.root.display().to_string(), "<root>");
+        let text = value
+            .to_string()
+            .replace(&format!("file://{}", self.root.display()), "file://<root>")
+            .replace(&self.root.display().to_string(), "<root>");
         serde_json::from_str(&text).unwrap()
     }
 
@@ -300,8 +320,13 @@ pub fn apply_edits(text: &str, edits: &[Value]) -> String {
         }
         text.len()
     };
-    let mut edits: Vec<(usize, usize, String, usize)> =
-        edits.iter().enumerate().map(|(idx, edit)| (offset(&edit["range"]["start"]), offset(&edit["range"]["end"]), edit["newText"].as_str().unwrap().to_owned(), idx)).collect();
+    let mut edits: Vec<(usize, usize, String, usize)> = edits
+        .iter()
+        .enumerate()
+        .map(|(idx, edit)| {
+            (offset(&edit["range"]["start"]), offset(&edit["range"]["end"]), edit["newText"].as_str().unwrap().to_owned(), idx)
+        })
+        .collect();
     edits.sort_by_key(|edit| std::cmp::Reverse((edit.0, edit.3)));
     let mut out = text.to_owned();
     for (start, end, new, _) in edits {

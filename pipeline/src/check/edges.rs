@@ -26,7 +26,12 @@ fn duplicates(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec
                     Code::DuplicateUuid,
                     file,
                     block.uuid.range,
-                    format!("duplicate block uuid `{}` (in `{}`, first in `{}`)", block.uuid.value, block.section.key(), original.section.key()),
+                    format!(
+                        "duplicate block uuid `{}` (in `{}`, first in `{}`)",
+                        block.uuid.value,
+                        block.section.key(),
+                        original.section.key()
+                    ),
                 )
                 .help("Mage refuses to load a pipeline with two blocks of one uuid; rename or remove one")
                 .related(file, original.uuid.range, "first defined here"),
@@ -39,7 +44,9 @@ fn duplicates(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec
 fn unknown(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec<Diagnostic>) {
     let known: HashSet<&str> = pipeline.blocks.iter().map(|block| block.uuid.value.as_str()).collect();
     for block in &pipeline.blocks {
-        for (list, code, key) in [(&block.upstream, Code::UnknownUpstream, "upstream_blocks"), (&block.downstream, Code::UnknownDownstream, "downstream_blocks")] {
+        for (list, code, key) in
+            [(&block.upstream, Code::UnknownUpstream, "upstream_blocks"), (&block.downstream, Code::UnknownDownstream, "downstream_blocks")]
+        {
             for edge in list.iter().filter(|edge| !known.contains(edge.value.as_str())) {
                 diagnostics.push(
                     Diagnostic::new(code, file, edge.range, format!("unknown block `{}` in `{key}` of `{}`", edge.value, block.uuid.value))
@@ -73,9 +80,15 @@ fn asymmetric(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec
                     Code::AsymmetricEdge,
                     file,
                     anchor,
-                    format!("`{}` lists `{}` upstream, but `downstream_blocks` of `{}` does not list `{}`", block.uuid.value, parent.uuid.value, parent.uuid.value, block.uuid.value),
+                    format!(
+                        "`{}` lists `{}` upstream, but `downstream_blocks` of `{}` does not list `{}`",
+                        block.uuid.value, parent.uuid.value, parent.uuid.value, block.uuid.value
+                    ),
                 )
-                .help(format!("add `{}` to `downstream_blocks` of `{}`: `mage run` reaches blocks only through `downstream_blocks`", block.uuid.value, parent.uuid.value))
+                .help(format!(
+                    "add `{}` to `downstream_blocks` of `{}`: `mage run` reaches blocks only through `downstream_blocks`",
+                    block.uuid.value, parent.uuid.value
+                ))
                 .related(file, edge.range, "upstream edge written here"),
             );
         }
@@ -89,9 +102,15 @@ fn asymmetric(file: &std::path::Path, pipeline: &Pipeline, diagnostics: &mut Vec
                     Code::AsymmetricEdge,
                     file,
                     edge.range,
-                    format!("`{}` lists `{}` downstream, but `upstream_blocks` of `{}` does not list `{}`", block.uuid.value, child.uuid.value, child.uuid.value, block.uuid.value),
+                    format!(
+                        "`{}` lists `{}` downstream, but `upstream_blocks` of `{}` does not list `{}`",
+                        block.uuid.value, child.uuid.value, child.uuid.value, block.uuid.value
+                    ),
                 )
-                .help(format!("`upstream_blocks` decides the order: add `{}` to `upstream_blocks` of `{}` or remove this entry", block.uuid.value, child.uuid.value)),
+                .help(format!(
+                    "`upstream_blocks` decides the order: add `{}` to `upstream_blocks` of `{}` or remove this entry",
+                    block.uuid.value, child.uuid.value
+                )),
             );
         }
     }

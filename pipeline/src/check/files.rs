@@ -20,8 +20,13 @@ pub(super) fn check(project: &Project, pipeline: &Pipeline, diagnostics: &mut Ve
         let Some(source) = project.source(rel) else {
             let anchor = block.config("file_path").map_or(block.uuid.range, |node| node.range);
             diagnostics.push(
-                Diagnostic::new(Code::MissingBlockFile, &yaml_file, anchor, format!("block `{}` has no file: `{}` does not exist", block.uuid.value, rel.display()))
-                    .help(format!("create `{}` (Mage loads the pipeline but fails when the block runs)", rel.display())),
+                Diagnostic::new(
+                    Code::MissingBlockFile,
+                    &yaml_file,
+                    anchor,
+                    format!("block `{}` has no file: `{}` does not exist", block.uuid.value, rel.display()),
+                )
+                .help(format!("create `{}` (Mage loads the pipeline but fails when the block runs)", rel.display())),
             );
             continue;
         };
@@ -71,7 +76,8 @@ fn profile(project: &Project, yaml_file: &Path, block: &Block, diagnostics: &mut
         Some(_) => format!("io_config profile `{name}` of block `{}` is not in io_config.yaml", block.uuid.value),
     };
     let known: Vec<&str> = project.io_config.iter().flat_map(|io| io.profiles.iter().map(|it| it.value.as_str())).collect();
-    let help = if known.is_empty() { "add the profile to io_config.yaml".to_owned() } else { crate::load::suggest(name, known.into_iter()) };
+    let help =
+        if known.is_empty() { "add the profile to io_config.yaml".to_owned() } else { crate::load::suggest(name, known.into_iter()) };
     diagnostics.push(Diagnostic::new(Code::UnknownProfile, yaml_file, node.range, message).help(help));
 }
 
@@ -79,11 +85,14 @@ fn profile(project: &Project, yaml_file: &Path, block: &Block, diagnostics: &mut
 fn python(pipeline: &Pipeline, yaml_file: &Path, block_file: &Path, block: &Block, module: &PyModule, diagnostics: &mut Vec<Diagnostic>) {
     if let Some(&error) = module.syntax_errors.first() {
         diagnostics.push(
-            Diagnostic::new(Code::PythonSyntax, block_file, error, "Python syntax error").help("Mage fails when it runs this block; fix the code here"),
+            Diagnostic::new(Code::PythonSyntax, block_file, error, "Python syntax error")
+                .help("Mage fails when it runs this block; fix the code here"),
         );
     }
     let Some(block_type) = block.block_type else { return };
-    if !block_type.is_custom_execution() || matches!(block_type, BlockType::Chart | BlockType::Dbt | BlockType::Extension | BlockType::GlobalDataProduct) {
+    if !block_type.is_custom_execution()
+        || matches!(block_type, BlockType::Chart | BlockType::Dbt | BlockType::Extension | BlockType::GlobalDataProduct)
+    {
         return;
     }
     let decorators = block_type.decorators();
@@ -152,7 +161,13 @@ fn sql(pipeline: &Pipeline, yaml_file: &Path, block_file: &Path, block: &Block, 
                     Code::DfOutOfRange,
                     block_file,
                     reference.range,
-                    format!("`df_{n}` but block `{}` has {} upstream block{} in pipeline `{}`", block.uuid.value, upstream.len(), plural(upstream.len()), pipeline.uuid),
+                    format!(
+                        "`df_{n}` but block `{}` has {} upstream block{} in pipeline `{}`",
+                        block.uuid.value,
+                        upstream.len(),
+                        plural(upstream.len()),
+                        pipeline.uuid
+                    ),
                 )
                 .help("`df_N` is the N-th entry of `upstream_blocks`, counted from 1")
                 .related(yaml_file, upstream_node, "upstream blocks listed here"),

@@ -21,7 +21,11 @@ pub(super) fn check(project: &Project, pipeline: &Pipeline, diagnostics: &mut Ve
     let file = project.abs(&triggers.path);
     let error = |range, message: String, help: &str| Diagnostic::new(Code::InvalidTrigger, &file, range, message).help(help.to_owned());
     let Some(list) = doc.get("triggers") else {
-        diagnostics.push(error(doc.range, "triggers.yaml has no `triggers` list".to_owned(), "write `triggers:` followed by a list of triggers"));
+        diagnostics.push(error(
+            doc.range,
+            "triggers.yaml has no `triggers` list".to_owned(),
+            "write `triggers:` followed by a list of triggers",
+        ));
         return;
     };
     let Some(items) = list.as_seq() else {
@@ -33,14 +37,21 @@ pub(super) fn check(project: &Project, pipeline: &Pipeline, diagnostics: &mut Ve
     let mut names: HashMap<&str, &Node> = HashMap::new();
     for item in items {
         let Some(name_node) = item.get("name").filter(|name| name.as_str().is_some()) else {
-            diagnostics.push(error(item.range, "trigger without `name`".to_owned(), "every trigger needs a `name`, unique in the pipeline"));
+            diagnostics.push(error(
+                item.range,
+                "trigger without `name`".to_owned(),
+                "every trigger needs a `name`, unique in the pipeline",
+            ));
             continue;
         };
         let name = name_node.as_str().unwrap_or_default();
         if let Some(first) = names.insert(name, name_node) {
             diagnostics.push(
-                error(name_node.range, format!("duplicate trigger name `{name}`"), "trigger names are unique per pipeline")
-                    .related(&file, first.range, "first used here"),
+                error(name_node.range, format!("duplicate trigger name `{name}`"), "trigger names are unique per pipeline").related(
+                    &file,
+                    first.range,
+                    "first used here",
+                ),
             );
         }
         let schedule_type = item.get("schedule_type").and_then(Node::as_str).unwrap_or("time");
