@@ -4,7 +4,8 @@
 # .venv-lab, so its pins stay apart), then pytest, whose closing line is the last thing printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build -q -p wand-kernel --bin wand
+# scripts/test sets WAND_SKIP_CARGO=1: `cargo test --workspace` built `wand` already.
+[ "${WAND_SKIP_CARGO:-0}" = 1 ] || cargo build -q -p wand-kernel --bin wand
 [ -x .venv/bin/python ] || python3 -m venv .venv
 if ! .venv/bin/python -c 'import jupyter_client, jupyter_kernel_test, nbclient, nbformat, pytest, pandas, pyarrow, tornado' 2>/dev/null; then
   .venv/bin/python -m pip install -q jupyter_client jupyter_kernel_test nbclient nbformat ipykernel pytest pandas pyarrow tornado
