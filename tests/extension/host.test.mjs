@@ -157,7 +157,7 @@ test('Run Block with Upstream on a block file: pipeline picked, block from the f
     const extension = loadExtension(vscode);
     await extension.activate(context());
     await record.commands.get('wand.runBlock')(Uri.file(path.join(project, 'transformers', 'transform_taxi_data.py')));
-    assert.deepEqual(record.quickPicks[0].map((it) => it.label), ['taxi_embedded', 'taxi_etl'], 'without the server, the pipeline is picked from the project');
+    assert.deepEqual(record.quickPicks[0].map((it) => it.label), ['taxi_embedded', 'taxi_etl', 'taxi_to_parquet'], 'without the server, the pipeline is picked from the project');
     assert.deepEqual(record.sent, [{ terminal: 'Wand', cwd: project, text: `wand run ${project} taxi_embedded --block transform_taxi_data` }]);
     await extension.deactivate();
 });

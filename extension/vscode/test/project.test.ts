@@ -50,7 +50,7 @@ test('a project with pipelines/ but no io_config.yaml is still a project', () =>
 });
 
 test('pipelines are listed from pipelines/*/metadata.yaml', () => {
-    assert.deepEqual(listPipelines(taxi, (dir) => readdirSync(dir), existsSync), ['taxi_embedded', 'taxi_etl']);
+    assert.deepEqual(listPipelines(taxi, (dir) => readdirSync(dir), existsSync), ['taxi_embedded', 'taxi_etl', 'taxi_to_parquet']);
     assert.deepEqual(listPipelines('/nowhere', (dir) => readdirSync(dir), existsSync), []);
 });
 
