@@ -10,18 +10,8 @@ use pipeline::runrecord::{BlockStatus, RunRecord, RunStatus};
 use pipeline::vfs::DiskVfs;
 use wand_kernel::engine::{self, EngineEvent, Mode, RunOptions};
 
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("WAND_PYTHON").filter(|it| !it.is_empty()) {
-        return PathBuf::from(python);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "engine tests need a Python with pandas and pyarrow: set WAND_PYTHON or run \
-         `python3 -m venv .venv && .venv/bin/pip install pandas pyarrow polars pytest` in the workspace"
-    );
-    venv
-}
+mod common;
+use common::{copy_dir, python};
 
 /// A block of a generated pipeline: uuid, type, language, upstream uuids, extra YAML lines.
 struct B<'a>(&'a str, &'a str, &'a str, &'a [&'a str], &'a str);
@@ -104,22 +94,6 @@ fn stdout_of(events: &[EngineEvent], uuid: &str) -> String {
             _ => None,
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".mage_data", "output", "__pycache__"].iter().any(|skip| name == *skip) {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 const LOADER: &str = "@data_loader\ndef load(*args, **kwargs):\n    return {'n': 1}\n";

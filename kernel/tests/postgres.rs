@@ -14,6 +14,9 @@ use wand_kernel::engine::io_config::Secret;
 use wand_kernel::engine::postgres::{self, PgConfig, WritePolicy};
 use wand_kernel::engine::{self, EngineEvent, RunOptions};
 
+mod common;
+use common::{copy_dir, python};
+
 /// The `wand` role's password: it must never show up in any output.
 const PASSWORD: &str = "Pw-wand-7f3c9e1d-secret";
 
@@ -74,15 +77,6 @@ impl Pg {
     fn count(&self, db: &str, table: &str) -> i64 {
         self.psql(db, &format!("SELECT count(*) FROM {table}")).parse().unwrap()
     }
-}
-
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("WAND_PYTHON").filter(|it| !it.is_empty()) {
-        return PathBuf::from(python);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(venv.is_file(), "these tests need a Python with pandas and pyarrow: set WAND_PYTHON or run scripts/setup");
-    venv
 }
 
 /// io_config.yaml: `default` reads the password through mage_secret_var and `.env`; `wrong`
@@ -425,22 +419,6 @@ fn taxi_command(root: &Path, db: &str, password: &str) -> Command {
         .env("POSTGRES_SCHEMA", "public")
         .env("POSTGRES_CONNECT_TIMEOUT", "10");
     command
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if [".mage_data", "output", "__pycache__"].iter().any(|skip| name == *skip) {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(&name));
-        } else {
-            std::fs::copy(entry.path(), to.join(&name)).unwrap();
-        }
-    }
 }
 
 fn taxi_copy() -> (tempfile::TempDir, PathBuf) {
