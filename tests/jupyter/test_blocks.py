@@ -85,6 +85,13 @@ def test_block_error_points_at_the_file(kernel, project):
     assert any("transformers/clean.py" in line for line in error["traceback"]), error["traceback"]
 
 
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_scratch_cells_see_block_outputs_and_sql(kernel, project):
     _, kc = kernel
     assert run_cell(kc, "%%block clean").ok
@@ -93,6 +100,24 @@ def test_scratch_cells_see_block_outputs_and_sql(kernel, project):
     sql = run_cell(kc, "%%sql\nSELECT COUNT(*) AS n FROM clean")
     assert sql.ok, sql.reply["content"]
     assert "1 rows × 1 columns" in sql.of("execute_result")[0]["content"]["data"]["text/html"]
+
+
+def test_mage_io_requests_from_scratch_code_are_answered(kernel, project):
+    """mage_ai.io.postgres in a scratch cell goes through the engine; a dead server gives a clear
+    error naming the profile, and the kernel stays in step for the next cell."""
+    _, kc = kernel
+    port = free_port()
+    (project / "io_config.yaml").write_text(f"dead:\n  POSTGRES_HOST: 127.0.0.1\n  POSTGRES_PORT: {port}\n"
+                                            "  POSTGRES_DBNAME: x\n  POSTGRES_USER: x\n  POSTGRES_CONNECT_TIMEOUT: 2\n")
+    code = ("from mage_ai.io.config import ConfigFileLoader\n"
+            "from mage_ai.io.postgres import Postgres\n"
+            f"Postgres.with_config(ConfigFileLoader({str(project / 'io_config.yaml')!r}, 'dead')).load('SELECT 1')")
+    cell = run_cell(kc, code)
+    assert not cell.ok
+    error = cell.of("error")[0]["content"]
+    assert "dead" in error["evalue"], error
+    after = run_cell(kc, "1 + 1")
+    assert after.ok and after.of("execute_result")[0]["content"]["data"]["text/plain"] == "2"
 
 
 def test_input_is_forwarded(kernel):

@@ -190,6 +190,15 @@ impl ScratchWorker {
                                 return Err(self.lose("while answering input()"));
                             }
                         }
+                        "io_request" => {
+                            // mage_ai.io in scratch code: the database work happens on the Rust
+                            // side, as for blocks (PROTOCOL.md 6.14).
+                            let (reply, payload) =
+                                crate::engine::postgres::handle_io_request(&frame.header, &frame.payload, &interrupt.requested);
+                            if !self.send(&reply, &payload) {
+                                return Err(self.lose("while answering a mage_ai.io request"));
+                            }
+                        }
                         _ => return Ok(frame),
                     }
                 }
