@@ -70,7 +70,6 @@ codes! {
     UnknownProfile = "unknown-profile", Error;
     InvalidTrigger = "invalid-trigger", Error;
     PathEscapesProject = "path-escapes-project", Error;
-    ProjectMetadataMissing = "project-metadata-missing", Hint;
 }
 
 impl fmt::Display for Code {

@@ -501,13 +501,7 @@ fn example_projects() {
     expected.sort();
     assert_eq!(found_sorted, expected);
     for code in crate::Code::ALL {
-        if !matches!(
-            code,
-            crate::Code::InvalidPipeline
-                | crate::Code::PythonSyntax
-                | crate::Code::UnknownBlockOutput
-                | crate::Code::ProjectMetadataMissing
-        ) {
+        if !matches!(code, crate::Code::InvalidPipeline | crate::Code::PythonSyntax | crate::Code::UnknownBlockOutput) {
             assert!(diagnostics.iter().any(|it| it.code == *code), "examples/broken shows no {code}");
         }
     }
