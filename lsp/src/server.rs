@@ -1,6 +1,8 @@
 //! The `LanguageServer` implementation: routing only. Notifications that change state lock the
 //! session, apply the change completely and collect what to publish, unlock, then send; requests
-//! lock, run a pure handler, unlock. The lock is never held across an `.await`.
+//! lock, run a pure handler, unlock. The lock is never held across an `.await`. Requests first
+//! wait for the workspace index, so an early request is answered from the whole workspace, not
+//! from an empty one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +21,12 @@ use crate::session::{self, Document, Publish, Session};
 pub struct Backend {
     client: Client,
     session: Arc<Mutex<Session>>,
+    /// True once the workspace index is built (or was never going to be: no `initialized`).
+    indexed: Arc<tokio::sync::watch::Sender<bool>>,
 }
+
+/// How long a request waits for the index before it is answered from what is loaded.
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `wand/indexReady`: sent once the workspace index is built and its diagnostics published.
 pub enum IndexReady {}
@@ -58,11 +65,18 @@ const WATCHED: &[&str] = &[
 
 impl Backend {
     pub fn new(client: Client) -> Backend {
-        Backend { client, session: Arc::new(Mutex::new(Session::default())) }
+        Backend { client, session: Arc::new(Mutex::new(Session::default())), indexed: Arc::new(tokio::sync::watch::Sender::new(false)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The session once the workspace index is built: what requests read.
+    async fn indexed(&self) -> MutexGuard<'_, Session> {
+        let mut ready = self.indexed.subscribe();
+        let _ = tokio::time::timeout(INDEX_WAIT, ready.wait_for(|done| *done)).await;
+        self.lock()
     }
 
     async fn send(&self, publishes: Vec<Publish>) {
@@ -71,7 +85,7 @@ impl Backend {
 
     /// `wand/dag`: the pipeline graph with the last run's block states.
     pub async fn dag(&self, params: runs::DagParams) -> Result<Option<runs::DagResult>> {
-        Ok(runs::dag(&self.lock(), &params))
+        Ok(runs::dag(&*self.indexed().await, &params))
     }
 
     /// `wand/documentText`: the server's copy of an open document (for tests and debugging).
@@ -176,6 +190,7 @@ impl LanguageServer for Backend {
         }
         let client = self.client.clone();
         let state = self.session.clone();
+        let indexed = self.indexed.clone();
         // The index is built off the message loop; documents opened meanwhile are laid over it.
         tokio::spawn(async move {
             let overlay = state.lock().unwrap_or_else(|it| it.into_inner()).overlay.clone();
@@ -200,6 +215,7 @@ impl LanguageServer for Backend {
                 // Documents opened while indexing get their lists now, empty ones included.
                 (session.publish_forcing(&roots, &open), roots)
             };
+            indexed.send_replace(true);
             send(&client, publishes).await;
             let projects = roots.iter().map(|root| convert::uri(root)).collect();
             client.send_notification::<IndexReady>(IndexReadyParams { projects }).await;
@@ -298,38 +314,38 @@ impl LanguageServer for Backend {
     }
 
     async fn goto_definition(&self, params: lsp::GotoDefinitionParams) -> Result<Option<lsp::GotoDefinitionResponse>> {
-        Ok(nav::definition(&self.lock(), &params))
+        Ok(nav::definition(&*self.indexed().await, &params))
     }
 
     async fn references(&self, params: lsp::ReferenceParams) -> Result<Option<Vec<lsp::Location>>> {
-        Ok(nav::references(&self.lock(), &params))
+        Ok(nav::references(&*self.indexed().await, &params))
     }
 
     async fn prepare_rename(&self, params: lsp::TextDocumentPositionParams) -> Result<Option<lsp::PrepareRenameResponse>> {
-        Ok(nav::prepare_rename(&self.lock(), &params))
+        Ok(nav::prepare_rename(&*self.indexed().await, &params))
     }
 
     async fn rename(&self, params: lsp::RenameParams) -> Result<Option<lsp::WorkspaceEdit>> {
-        nav::rename(&self.lock(), &params).map_err(Error::invalid_params)
+        nav::rename(&*self.indexed().await, &params).map_err(Error::invalid_params)
     }
 
     async fn document_symbol(&self, params: lsp::DocumentSymbolParams) -> Result<Option<lsp::DocumentSymbolResponse>> {
-        Ok(nav::document_symbols(&self.lock(), &params))
+        Ok(nav::document_symbols(&*self.indexed().await, &params))
     }
 
     async fn code_lens(&self, params: lsp::CodeLensParams) -> Result<Option<Vec<lsp::CodeLens>>> {
-        Ok(nav::code_lens(&self.lock(), &params))
+        Ok(nav::code_lens(&*self.indexed().await, &params))
     }
 
     async fn completion(&self, params: lsp::CompletionParams) -> Result<Option<lsp::CompletionResponse>> {
-        Ok(assist::completion(&self.lock(), &params))
+        Ok(assist::completion(&*self.indexed().await, &params))
     }
 
     async fn hover(&self, params: lsp::HoverParams) -> Result<Option<lsp::Hover>> {
-        Ok(assist::hover(&self.lock(), &params))
+        Ok(assist::hover(&*self.indexed().await, &params))
     }
 
     async fn code_action(&self, params: lsp::CodeActionParams) -> Result<Option<lsp::CodeActionResponse>> {
-        Ok(assist::code_actions(&self.lock(), &params))
+        Ok(assist::code_actions(&*self.indexed().await, &params))
     }
 }

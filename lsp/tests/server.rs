@@ -159,6 +159,19 @@ async fn broken_yaml_shows_the_syntax_error_and_keeps_navigation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_before_the_index_is_built_wait_for_it() {
+    let mut client = Client::start(common::shop, Options { early: true, ..Options::default() }).await;
+    client.open("transformers/clean_orders.py", "python");
+    let uri = client.uri("transformers/clean_orders.py");
+    let dag = client.request("wand/dag", json!({"uri": uri})).await;
+    assert_eq!(dag["pipeline"], "etl", "{dag}");
+    let at = json!({"textDocument": {"uri": uri}, "position": pos(common::CLEAN, "orders,", 0, 1)});
+    let param = client.request("textDocument/definition", at).await;
+    assert_eq!(param[0]["targetUri"], client.uri("data_loaders/load_orders.py"), "{param}");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn definitions_from_yaml_sql_python_and_block_files() {
     let mut client = Client::start(common::shop, Options::default()).await;
     let yaml = "pipelines/etl/metadata.yaml";

@@ -106,6 +106,8 @@ pub const CLEAN: &str = "@transformer\ndef transform(orders, *args, **kwargs):\n
 pub struct Options {
     pub utf8: bool,
     pub dynamic_watch: bool,
+    /// Return right after `initialized`, without waiting for `wand/indexReady`.
+    pub early: bool,
 }
 
 impl Client {
@@ -178,7 +180,9 @@ impl Client {
         let expected = if options.utf8 { "utf-8" } else { "utf-16" };
         assert_eq!(result["capabilities"]["positionEncoding"], expected);
         client.notify("initialized", json!({}));
-        client.notification("wand/indexReady").await;
+        if !options.early {
+            client.notification("wand/indexReady").await;
+        }
         client
     }
 
