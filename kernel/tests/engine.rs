@@ -344,6 +344,28 @@ fn changed_runs_edited_blocks_and_descendants_with_early_cutoff() {
 }
 
 #[test]
+fn an_output_that_cannot_be_stored_fails_its_block_and_nothing_downstream_succeeds() {
+    let p = chain_project();
+    let (record, _) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded);
+    // The loader's variables folder becomes a file: its outputs cannot be written. Its
+    // downstream blocks may already run on the outputs in the worker's memory, but none may
+    // succeed (nor read the previous run's stored outputs).
+    let dir = p.root.join(".mage_data/pipelines/p/.variables/load");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, "not a folder").unwrap();
+    let (record, _) = p.run(options());
+    assert_eq!(record.status, RunStatus::Failed);
+    let load = block(&record, "load");
+    assert_eq!(load.status, BlockStatus::Failed);
+    assert_eq!(load.error.as_ref().unwrap().ename, "OutputError", "{:?}", load.error);
+    assert!(ran(&record).is_empty(), "{record:#?}");
+    for uuid in ["mid", "leaf", "side"] {
+        assert!(matches!(status(&record, uuid), BlockStatus::Failed | BlockStatus::Skipped), "{uuid}: {record:#?}");
+    }
+}
+
+#[test]
 fn resume_reruns_failed_and_skipped_blocks() {
     let p = chain_project();
     p.write("fail", "");

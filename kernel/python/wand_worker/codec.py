@@ -101,7 +101,8 @@ def _ipc_stream(table):
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    # A pyarrow Buffer: the frame writer sends it as is, without a copy into `bytes`.
+    return sink.getvalue()
 
 
 def _pandas_frame_to_arrow(df):

@@ -22,20 +22,20 @@ class HeaderError(Exception):
 
 
 def _read_exact(fd, n, at_frame_start=False):
-    chunks = []
-    remaining = n
-    while remaining > 0:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            if at_frame_start and remaining == n:
+    """Read exactly `n` bytes into one buffer (no per-chunk copies: payloads can be gigabytes)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        count = os.readv(fd, [view[got : got + (1 << 24)]])
+        if count == 0:
+            if at_frame_start and got == 0:
                 return None  # clean EOF between frames
             raise FramingError(
-                "unexpected end of input inside a frame (wanted %d more bytes)" % remaining
+                "unexpected end of input inside a frame (wanted %d more bytes)" % (n - got)
             )
-        chunks.append(chunk)
-        remaining -= len(chunk)
-        at_frame_start = False
-    return b"".join(chunks)
+        got += count
+    return bytes(buf) if n < (1 << 16) else buf
 
 
 def read_frame(fd):
@@ -68,25 +68,41 @@ def read_frame(fd):
     return header, payload
 
 
-def encode_frame(header, payload=b""):
+def _prefix(header, payload_len):
     hbytes = json.dumps(header, ensure_ascii=False, allow_nan=False, default=str).encode("utf-8")
-    payload = payload or b""
-    return b"".join(
-        (struct.pack(">I", len(hbytes)), hbytes, struct.pack(">Q", len(payload)), payload)
-    )
+    return b"".join((struct.pack(">I", len(hbytes)), hbytes, struct.pack(">Q", payload_len)))
+
+
+def _payload_view(payload):
+    """A flat byte view of `payload` (bytes, bytearray, memoryview or a pyarrow Buffer)."""
+    return memoryview(payload or b"").cast("B")
+
+
+def encode_frame(header, payload=b""):
+    view = _payload_view(payload)
+    return _prefix(header, view.nbytes) + view.tobytes()
 
 
 class FrameWriter:
-    """Thread-safe writer of whole frames to a file descriptor."""
+    """Thread-safe writer of whole frames to a file descriptor. The payload is written from
+    its own buffer, never joined with the header (a frame's payload can be a large Arrow
+    stream)."""
 
     def __init__(self, fd):
         self.fd = fd
         self.lock = threading.Lock()
 
+    def _write_all(self, view):
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
     def send(self, header, payload=b""):
-        data = encode_frame(header, payload)
+        view = _payload_view(payload)
+        prefix = _prefix(header, view.nbytes)
         with self.lock:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
+            if view.nbytes <= (1 << 16):
+                self._write_all(memoryview(prefix + view.tobytes()))
+            else:
+                self._write_all(memoryview(prefix))
+                self._write_all(view)

@@ -6,12 +6,20 @@
 //! descendants skipped while other branches go on. Retries follow Mage's `retry_config`
 //! (spec 8.3), `timeout` interrupts a block, cancellation (Ctrl-C) interrupts the running
 //! blocks and records the run as cancelled. The run record is rewritten after every block.
+//!
+//! Storing a block's outputs (decoding the worker's Arrow stream, writing Parquet, hashing) is
+//! off the critical path: as soon as a block's function returned, its thread reports the
+//! outputs ready and stores them while, in a run of every block, its downstream blocks already
+//! start (a Python block's inputs are still in the worker's memory). Whatever needs a stored
+//! output (a SQL block's input, a provenance's input versions) waits for it; modes that decide
+//! from freshness (`--changed`, `--resume`, `--block`) start a block only after its upstream
+//! blocks are stored, so early cutoff sees their data versions.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pipeline::model::Section;
@@ -120,10 +128,21 @@ struct Shared {
     worker: Mutex<Option<Worker>>,
     outputs: Mutex<HashMap<String, Arc<Vec<Output>>>>,
     provenance: Mutex<HashMap<String, Provenance>>,
+    /// Blocks of this run whose outputs are being stored, or could not be; see [`wait_stored`].
+    storing: Mutex<HashMap<String, Storing>>,
+    stored: Condvar,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Storing {
+    Writing,
+    Failed,
 }
 
 enum Msg {
     Event(EngineEvent),
+    /// The block's function returned and its outputs are in memory; they are being stored.
+    Ready(String),
     Done(String, Outcome),
 }
 
@@ -258,6 +277,8 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         worker: Mutex::new(None),
         outputs: Mutex::new(HashMap::new()),
         provenance: Mutex::new(stored.clone()),
+        storing: Mutex::new(HashMap::new()),
+        stored: Condvar::new(),
     });
 
     // When every block runs, check the Python environment before running anything. In the
@@ -301,7 +322,12 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
+    // Blocks holding a slot (running their function), and block threads still alive (also
+    // those storing outputs).
     let mut running = 0usize;
+    let mut alive = 0usize;
+    // Blocks whose outputs are in memory; in a run of every block, their downstream may start.
+    let mut ready: BTreeSet<String> = BTreeSet::new();
     let with_target = options.block.is_some();
     let max_parallel = options.max_parallel.max(1);
     loop {
@@ -324,7 +350,11 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
                 finish(&mut record.blocks[idx], BlockStatus::Skipped, None, sink);
                 continue;
             }
-            if !upstream.iter().all(|status| matches!(status, BlockStatus::Succeeded | BlockStatus::Reused)) {
+            let available = |up: &String| {
+                let status = index.get(up).map(|&up| record.blocks[up].status);
+                matches!(status, Some(BlockStatus::Succeeded | BlockStatus::Reused)) || (runs_everything && ready.contains(up))
+            };
+            if !spec.upstream.iter().filter(|up| index.contains_key(*up)).all(available) {
                 continue;
             }
             let known = shared.provenance.lock().unwrap().clone();
@@ -363,17 +393,17 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
                     record.blocks[idx].status = BlockStatus::Running;
                     record.blocks[idx].started_at = Some(now());
                     running += 1;
+                    alive += 1;
                     changed = true;
-                    let inputs: Vec<(String, String)> = inputs.into_iter().map(|(up, version)| (up, version.unwrap_or_default())).collect();
                     let (shared, spec, tx) = (shared.clone(), spec.clone(), tx.clone());
                     std::thread::spawn(move || {
-                        let outcome = run_with_retries(&shared, &spec, inputs, &tx);
+                        let outcome = run_with_retries(&shared, &spec, &tx);
                         let _ = tx.send(Msg::Done(spec.uuid.clone(), outcome));
                     });
                 }
             }
         }
-        if running == 0 && record.blocks.iter().all(|block| block.status != BlockStatus::Pending) {
+        if alive == 0 && record.blocks.iter().all(|block| block.status != BlockStatus::Pending) {
             break;
         }
         if changed {
@@ -382,8 +412,15 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Msg::Event(event)) => sink(&event),
-            Ok(Msg::Done(uuid, outcome)) => {
+            Ok(Msg::Ready(uuid)) => {
                 running -= 1;
+                ready.insert(uuid);
+            }
+            Ok(Msg::Done(uuid, outcome)) => {
+                if !ready.contains(&uuid) {
+                    running -= 1;
+                }
+                alive -= 1;
                 let block = &mut record.blocks[index[&uuid]];
                 block.attempts = outcome.attempts;
                 block.started_at = Some(outcome.started_at);
@@ -450,13 +487,21 @@ fn spawn_worker(shared: &Shared, log: &mut dyn FnMut(String)) -> anyhow::Result<
 
 /// What one attempt gave.
 struct Attempt {
-    outputs: Option<Vec<Output>>,
+    outputs: Option<Produced>,
     tests: Vec<TestResult>,
     error: Option<BlockError>,
     cancelled: bool,
 }
 
-fn run_with_retries(shared: &Shared, spec: &Spec, inputs: Vec<(String, String)>, tx: &Sender<Msg>) -> Outcome {
+/// What a successful attempt produced, before it is stored.
+enum Produced {
+    /// Outputs already decoded (SQL blocks).
+    Outputs(Vec<Output>),
+    /// Values as the worker sent them (Arrow IPC streams, JSON), decoded while being stored.
+    Frames(Vec<python::Frame>),
+}
+
+fn run_with_retries(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Outcome {
     let started_at = now();
     let start = Instant::now();
     let mut attempt = 0u32;
@@ -478,15 +523,29 @@ fn run_with_retries(shared: &Shared, spec: &Spec, inputs: Vec<(String, String)>,
         };
         if result.cancelled {
             outcome.status = BlockStatus::Cancelled;
-        } else if let Some(outputs) = result.outputs {
-            match persist(shared, spec, &inputs, outputs) {
+        } else if let Some(produced) = result.outputs {
+            // Storing is not retried: running the block's code again would not help it.
+            shared.storing.lock().unwrap().insert(spec.uuid.clone(), Storing::Writing);
+            let _ = tx.send(Msg::Ready(spec.uuid.clone()));
+            let stored = store_outputs(shared, spec, produced, tx);
+            let mut storing = shared.storing.lock().unwrap();
+            match stored {
                 Ok((rows, columns)) => {
+                    storing.remove(&spec.uuid);
                     outcome.status = BlockStatus::Succeeded;
                     outcome.rows = rows;
                     outcome.columns = columns;
                 }
-                Err(err) => outcome.error = Some(error("OutputError", format!("cannot store the outputs of {}: {err:#}", spec.uuid))),
+                Err(err) => {
+                    storing.insert(spec.uuid.clone(), Storing::Failed);
+                    outcome.error = Some(error("OutputError", format!("cannot store the outputs of {}: {err:#}", spec.uuid)));
+                }
             }
+            drop(storing);
+            shared.stored.notify_all();
+            outcome.finished_at = now();
+            outcome.duration_s = start.elapsed().as_secs_f64();
+            return outcome;
         }
         let retry = match outcome.status {
             BlockStatus::Failed if !shared.cancel.load(Ordering::SeqCst) => spec.retry.next_delay(attempt, waited),
@@ -510,17 +569,46 @@ fn run_with_retries(shared: &Shared, spec: &Spec, inputs: Vec<(String, String)>,
     }
 }
 
+/// Waits until the outputs of `uuid` are stored, if this run is storing them. `Err` when they
+/// could not be.
+fn wait_stored(shared: &Shared, uuid: &str) -> anyhow::Result<()> {
+    let mut storing = shared.storing.lock().unwrap();
+    loop {
+        match storing.get(uuid) {
+            None => return Ok(()),
+            Some(Storing::Failed) => anyhow::bail!("the outputs of upstream block `{uuid}` could not be stored"),
+            Some(Storing::Writing) => storing = shared.stored.wait(storing).unwrap(),
+        }
+    }
+}
+
 /// Writes outputs to the variables dir with their provenance, and keeps them for downstream
 /// blocks. Returns the first output's shape.
-fn persist(shared: &Shared, spec: &Spec, inputs: &[(String, String)], outputs: Vec<Output>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<Msg>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let outputs = match produced {
+        Produced::Outputs(outputs) => outputs,
+        Produced::Frames(frames) => {
+            let mut on_stream = |name: &str, text: &str| {
+                let _ = tx.send(Msg::Event(EngineEvent::Stream { block: spec.uuid.clone(), name: name.to_owned(), text: text.to_owned() }));
+            };
+            frames.into_iter().map(|frame| convert_output(frame, &mut on_stream)).collect()
+        }
+    };
+    // The data versions of the upstream outputs this block read (stored before this one).
+    let mut inputs = Vec::new();
+    for up in &spec.upstream {
+        wait_stored(shared, up)?;
+        let version = shared.provenance.lock().unwrap().get(up).map(|it| it.data_version.clone()).unwrap_or_default();
+        inputs.push((up.clone(), version));
+    }
     let dir = store::block_dir(&shared.vars_dir, &shared.pipeline, &spec.uuid);
     let bytes = store::write_outputs(&dir, &outputs)?;
     let shape = outputs.first().and_then(Output::shape);
     let provenance = Provenance {
         version: PROVENANCE_VERSION,
         code_version: spec.code_version.clone(),
-        fingerprint: freshness::fingerprint(&spec.code_version, inputs),
-        input_versions: inputs.to_vec(),
+        fingerprint: freshness::fingerprint(&spec.code_version, &inputs),
+        input_versions: inputs,
         data_version: freshness::data_version(&bytes),
         run_id: shared.run_id.clone(),
         finished_at: now(),
@@ -536,6 +624,7 @@ fn persist(shared: &Shared, spec: &Spec, inputs: &[(String, String)], outputs: V
 
 /// A block's outputs: from this run, or read back from the variables dir.
 fn outputs_of(shared: &Shared, uuid: &str) -> anyhow::Result<Arc<Vec<Output>>> {
+    wait_stored(shared, uuid)?;
     if let Some(outputs) = shared.outputs.lock().unwrap().get(uuid) {
         return Ok(outputs.clone());
     }
@@ -615,7 +704,7 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Ok(df)) => {
                 let outputs = vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }];
-                return Attempt { outputs: Some(outputs), tests: Vec::new(), error: None, cancelled: false };
+                return Attempt { outputs: Some(Produced::Outputs(outputs)), tests: Vec::new(), error: None, cancelled: false };
             }
             Ok(Err(err)) => return failed(error("SQLError", format!("{err:#}"))),
             Err(RecvTimeoutError::Disconnected) => return failed(error("SQLError", "the SQL thread panicked")),
@@ -690,11 +779,7 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
             let tests = result["tests"].as_array().map(|tests| tests.iter().map(test_result).collect()).unwrap_or_default();
             if result["status"] == "ok" {
                 worker.keys.insert(spec.uuid.clone());
-                let mut converted = Vec::new();
-                for frame in outputs {
-                    converted.push(convert_output(frame, &mut on_stream));
-                }
-                return Attempt { outputs: Some(converted), tests, error: None, cancelled: false };
+                return Attempt { outputs: Some(Produced::Frames(outputs)), tests, error: None, cancelled: false };
             }
             worker.keys.remove(&spec.uuid);
             let err = if interrupted == Some(Interrupted::TimedOut) {
