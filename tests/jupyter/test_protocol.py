@@ -5,7 +5,7 @@ import time
 
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
-from conftest import CLEAN, run_cell
+from conftest import CLEAN, make_project, run_cell
 
 
 def shell_reply(kc, msg_id, timeout=30):
@@ -162,3 +162,58 @@ def test_user_expressions(kernel):
     assert expressions["text"]["data"]["text/plain"] == "'a\\nb'", expressions
     assert expressions["bad"]["status"] == "error" and expressions["bad"]["ename"] == "ZeroDivisionError", expressions
     assert run_cell(kc, "_").of("execute_result")[0]["content"]["data"]["text/plain"] == "42"
+
+
+def test_kernel_info_is_answered_while_the_project_loads(tmp_path):
+    """The kernel answers before it has read its project, and a cell sent meanwhile waits for
+    the project and sees it. The project's metadata.yaml is a FIFO here, so the load stays
+    blocked until the test writes it: no timing involved."""
+    import errno
+    import os
+
+    from jupyter_client.manager import KernelManager
+
+    project = make_project(tmp_path)
+    metadata = project / "metadata.yaml"
+    text = metadata.read_text()
+    metadata.unlink()
+    os.mkfifo(metadata)
+    km = KernelManager(kernel_name="wand")
+    km.start_kernel(cwd=str(project / "pipelines" / "p"))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        msg_id = kc.kernel_info()
+        validate_message(shell_reply(kc, msg_id), "kernel_info_reply")
+        request = kc.session.msg("kernel_info_request", {})
+        kc.control_channel.send(request)
+        validate_message(kc.control_channel.get_msg(timeout=30), "kernel_info_reply", request["header"]["msg_id"])
+
+        cell_id = kc.execute("%status")
+        # Open the FIFO once the kernel reads it, put the real file in its place for later
+        # reads, then let the first read through.
+        deadline = time.time() + 30
+        while True:
+            try:
+                fifo = os.open(metadata, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as err:
+                assert err.errno == errno.ENXIO and time.time() < deadline, "the kernel never read metadata.yaml"
+                time.sleep(0.05)
+        (metadata.parent / "metadata.tmp").write_text(text)
+        os.replace(metadata.parent / "metadata.tmp", metadata)
+        os.set_blocking(fifo, True)
+        os.write(fifo, text.encode())
+        os.close(fifo)
+
+        reply = shell_reply(kc, cell_id)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        streams = []
+        while not streams:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == cell_id and msg["msg_type"] == "stream":
+                streams.append(msg["content"]["text"])
+        assert streams[0].startswith("pipeline p (3 blocks"), streams
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

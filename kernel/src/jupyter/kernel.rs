@@ -1,9 +1,14 @@
 //! The kernel's event loop (evcxr's shape, style.md 4.1): one task per socket, execution on a
 //! blocking thread behind a mutex, iopub fed through one channel so its order is the order
 //! things happened. Bad messages are logged and dropped; nothing a client sends ends the loop.
+//!
+//! Start-up does the least it can before the sockets answer: read the connection file, bind,
+//! spawn the loops. The project is read afterwards on a blocking thread, so kernel_info,
+//! heartbeats and control requests are answered while it loads; the requests that use the
+//! session (execute, complete, inspect) wait for the load.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,12 +53,17 @@ struct Kernel {
     signer: Signer,
     iopub: UnboundedSender<Message>,
     stdin: UnboundedSender<StdinRequest>,
-    session: Arc<Mutex<Session>>,
+    /// Loaded by a blocking task `serve` starts once the loops run; whoever touches it first
+    /// (that task, or a request that came sooner) loads it, the others wait.
+    session: LazyLock<Mutex<Session>, LoadSession>,
     interrupt: Arc<Interrupt>,
     execution_count: Mutex<u32>,
     /// This session's cells: `(execution_count, code, the execute_result's text/plain)`.
     history: Mutex<Vec<(u32, String, Option<String>)>>,
 }
+
+/// Reads the project the kernel was started in (YAML, block files through tree-sitter).
+type LoadSession = Box<dyn FnOnce() -> Mutex<Session> + Send>;
 
 struct StdinRequest {
     message: Message,
@@ -87,13 +97,16 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     let (stdin_tx, stdin_rx) = unbounded_channel();
     let interrupt = Arc::new(Interrupt::default());
     let cwd = std::env::current_dir()?;
-    let session = Arc::new(Mutex::new(Session::new(cwd, interrupt.clone())));
+    let load: LoadSession = {
+        let interrupt = interrupt.clone();
+        Box::new(move || Mutex::new(Session::new(cwd, interrupt)))
+    };
     let kernel = Arc::new(Kernel {
         session_id: uuid::Uuid::new_v4().to_string(),
         signer: signer.clone(),
         iopub: iopub_tx,
         stdin: stdin_tx,
-        session,
+        session: LazyLock::new(load),
         interrupt,
         execution_count: Mutex::new(0),
         history: Mutex::new(Vec::new()),
@@ -116,6 +129,12 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     {
         let kernel = kernel.clone();
         tokio::spawn(async move { control_loop(kernel, control).await });
+    }
+    {
+        let kernel = kernel.clone();
+        tokio::task::spawn_blocking(move || {
+            LazyLock::force(&kernel.session);
+        });
     }
     shell_loop(kernel, shell).await;
     Ok(())
