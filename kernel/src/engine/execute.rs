@@ -357,9 +357,10 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
             if !spec.upstream.iter().filter(|up| index.contains_key(*up)).all(available) {
                 continue;
             }
-            let known = shared.provenance.lock().unwrap().clone();
-            let inputs: Vec<(String, Option<String>)> =
-                spec.upstream.iter().map(|up| (up.clone(), known.get(up).map(|it| it.data_version.clone()))).collect();
+            let inputs: Vec<(String, Option<String>)> = {
+                let known = shared.provenance.lock().unwrap();
+                spec.upstream.iter().map(|up| (up.clone(), known.get(up).map(|it| it.data_version.clone()))).collect()
+            };
             let freshness = freshness::freshness(stored.get(uuid), &spec.code_version, &inputs);
             let decision = plan::decide(
                 options.mode,

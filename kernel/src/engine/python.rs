@@ -134,7 +134,8 @@ pub enum Interrupted {
 }
 
 pub struct Worker {
-    child: Child,
+    /// `None` only while dropping.
+    child: Option<Child>,
     stdin: Option<ChildStdin>,
     incoming: Receiver<Incoming>,
     pub hello: Json,
@@ -146,6 +147,10 @@ pub struct Worker {
 }
 
 impl Worker {
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is taken only when the worker is dropped")
+    }
+
     /// Spawns a worker and waits for its `hello`; fails with the exact fix when pandas or
     /// pyarrow are missing.
     pub fn spawn(python: &Path, worker_dir: &Path, log: &mut dyn FnMut(String)) -> anyhow::Result<Worker> {
@@ -194,7 +199,7 @@ impl Worker {
         });
         let stdin = child.stdin.take();
         let mut worker = Worker {
-            child,
+            child: Some(child),
             stdin,
             incoming,
             hello: Json::Null,
@@ -218,7 +223,7 @@ impl Worker {
                     stderr_text.push('\n');
                 }
                 Ok(Incoming::Closed(_)) | Err(RecvTimeoutError::Disconnected) => {
-                    let status = worker.child.wait().ok();
+                    let status = worker.child().wait().ok();
                     // Collect what it said before dying.
                     while let Ok(Incoming::Stderr(line)) = worker.incoming.recv_timeout(Duration::from_millis(200)) {
                         stderr_text.push_str(&line);
@@ -260,7 +265,7 @@ impl Worker {
     }
 
     pub fn is_alive(&mut self) -> bool {
-        !self.lost && matches!(self.child.try_wait(), Ok(None))
+        !self.lost && matches!(self.child().try_wait(), Ok(None))
     }
 
     fn send(&mut self, header: &Json, payload: &[u8]) -> std::io::Result<()> {
@@ -277,8 +282,8 @@ impl Worker {
 
     fn lose(&mut self, what: &str) -> String {
         self.lost = true;
-        let _ = self.child.kill();
-        let status = self.child.wait().map(|it| it.to_string()).unwrap_or_default();
+        let _ = self.child().kill();
+        let status = self.child().wait().map(|it| it.to_string()).unwrap_or_default();
         format!("the Python worker was lost {what} ({status}); a new worker runs the next block")
     }
 
@@ -421,7 +426,7 @@ impl Worker {
     /// `interrupt` message when `kill` cannot be run.
     fn interrupt(&mut self) {
         let signalled = Command::new("kill")
-            .args(["-s", "INT", &self.child.id().to_string()])
+            .args(["-s", "INT", &self.child().id().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -444,20 +449,25 @@ impl Worker {
 }
 
 impl Drop for Worker {
+    /// Asks the worker to exit and reaps it on a thread of its own: a worker freeing large
+    /// frames can take a while to exit, and nobody waits for that (a stuck one is killed after
+    /// two seconds; when Wand itself exits first, the orphan finishes exiting on its own).
     fn drop(&mut self) {
-        // End of stdin makes the worker exit; a stuck one is killed.
         if let Some(mut stdin) = self.stdin.take() {
             let _ = write_frame(&mut stdin, &json!({"type": "shutdown"}), &[]);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
+        let Some(mut child) = self.child.take() else { return };
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            let _ = child.kill();
+            let _ = child.wait();
+        });
     }
 }
 
