@@ -1,9 +1,24 @@
 #!/usr/bin/env python3
 """Latency of the `wand` Jupyter kernel against ipykernel, through jupyter_client.
 
-For each kernel: start -> kernel_info_reply (a fresh kernel per sample), then round trips of
-cells (execute_request sent -> `idle` for it on iopub, so every output has arrived), after one
-warm-up each:
+For each kernel, with a fresh kernel per sample:
+
+- launch -> kernel_info_reply: from the launch of the kernel's process to its first
+  kernel_info_reply, the client doing what `KernelManager.start_kernel()` and
+  `client.start_channels()` do, minus two client-side delays that are the same for every
+  kernel: the fixed 10 ms `asyncio.sleep` that `start_kernel()` ends with (jupyter_client's
+  `in_pending_state`), and zmq's reconnect interval (100 ms plus up to 100 ms of jitter: a
+  client that connects before the kernel listens retries only then), which here is 1 ms, so a
+  kernel is seen ready about 1 ms after it listens instead of at zmq's next retry. This is the
+  kernel's start time, plus the client's own work after the launch (about 2 ms).
+- start_kernel() -> kernel_info_reply: what a `KernelManager` user waits, from calling
+  `start_kernel()` (kernelspec, ports, connection file, launch, the 10 ms sleep) to the reply,
+  with zmq's default reconnect interval. For a kernel that starts in a few milliseconds this
+  is mostly jupyter_client; for one that takes longer than the sleep it is rounded up to
+  zmq's next retry.
+
+Then round trips of cells (execute_request sent -> `idle` for it on iopub, so every output has
+arrived), after one warm-up each:
 
 - wand: `%status` (a magic), `%%sql SELECT 1 AS one` (polars SQL), `1 + 1` (scratch Python,
   in the Python worker);
@@ -16,8 +31,7 @@ kernel of the interpreter running this script, which needs jupyter_client and ip
 
     .venv/bin/python tests/bench/kernel_bench.py [--wand target/release/wand] [--starts 10] [--runs 50]
 
-Start times are quantized by zmq's reconnect interval (100 ms): the client connects before the
-kernel listens and retries. Numbers from a debug build (`target/debug/wand`, the default when no release build exists)
+Numbers from a debug build (`target/debug/wand`, the default when no release build exists)
 overstate the wand kernel's times; say which build was measured.
 """
 import argparse
@@ -28,6 +42,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import zmq
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,7 +72,33 @@ def ms(samples):
     return statistics.median(samples) * 1000, samples[int(0.9 * (len(samples) - 1))] * 1000
 
 
-def start(kernel_name, cwd):
+def wait_for_reply(kc, msg_id):
+    while kc.get_shell_msg(timeout=60)["parent_header"].get("msg_id") != msg_id:
+        pass
+
+
+def start_from_launch(kernel_name, cwd):
+    """`KernelManager.start_kernel()` in its steps (pre-start, launch, post-start), without the
+    sleep it ends with; timed from the launch of the process to the kernel_info_reply."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=kernel_name)
+    kernel_cmd, kw = km.pre_start_kernel(cwd=str(cwd), stderr=subprocess.DEVNULL)  # ports, connection file
+    kc = km.client()
+    kc.context.setsockopt(zmq.RECONNECT_IVL, 1)  # a default for the sockets this context makes
+    t0 = time.perf_counter()
+    km._launch_kernel(kernel_cmd, **kw)  # start_kernel()'s own launch step (jupyter_client 8)
+    km.post_start_kernel(**kw)
+    kc.start_channels()
+    wait_for_reply(kc, kc.kernel_info())  # queued by zmq until the kernel has bound its socket
+    elapsed = time.perf_counter() - t0
+    # Not timed: jupyter_client's readiness check also waits for 0.2 s of iopub silence.
+    kc.wait_for_ready(timeout=60)
+    return km, kc, elapsed
+
+
+def start_kernel(kernel_name, cwd):
+    """As a `KernelManager` user starts a kernel; timed from `start_kernel()` to the reply."""
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=kernel_name)
@@ -64,11 +106,8 @@ def start(kernel_name, cwd):
     km.start_kernel(cwd=str(cwd), stderr=subprocess.DEVNULL)
     kc = km.client()
     kc.start_channels()
-    msg_id = kc.kernel_info()  # queued by zmq until the kernel has bound its socket
-    while kc.get_shell_msg(timeout=60)["parent_header"].get("msg_id") != msg_id:
-        pass
+    wait_for_reply(kc, kc.kernel_info())
     elapsed = time.perf_counter() - t0
-    # Not timed: jupyter_client's readiness check also waits for 0.2 s of iopub silence.
     kc.wait_for_ready(timeout=60)
     return km, kc, elapsed
 
@@ -93,14 +132,15 @@ def round_trip(kc, code):
 
 def measure(kernel_name, cwd, cells, starts, runs):
     results = {}
-    times = []
-    for _ in range(starts):
-        km, kc, elapsed = start(kernel_name, cwd)
-        times.append(elapsed)
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
-    results["start -> kernel_info_reply"] = ms(times)
-    km, kc, _ = start(kernel_name, cwd)
+    for label, start in [("launch -> kernel_info_reply", start_from_launch), ("start_kernel() -> kernel_info_reply", start_kernel)]:
+        times = []
+        for _ in range(starts):
+            km, kc, elapsed = start(kernel_name, cwd)
+            times.append(elapsed)
+            kc.stop_channels()
+            km.shutdown_kernel(now=False)
+        results[label] = ms(times)
+    km, kc, _ = start_kernel(kernel_name, cwd)
     try:
         for label, code in cells:
             round_trip(kc, code)  # warm-up (wand: the scratch worker starts here)
@@ -137,10 +177,10 @@ def main():
         args.starts,
         args.runs,
     )
-    print(f"{'':28} {'wand p50':>9} {'p90':>8} {'ipykernel p50':>14} {'p90':>8} {'ratio p50':>10}")
+    print(f"{'':36} {'wand p50':>9} {'p90':>8} {'ipykernel p50':>14} {'p90':>8} {'ratio p50':>10}")
     for label in wand:
         (w50, w90), (i50, i90) = wand[label], ipy[label]
-        print(f"{label:28} {w50:9.1f} {w90:8.1f} {i50:14.1f} {i90:8.1f} {i50 / w50:10.2f}")
+        print(f"{label:36} {w50:9.1f} {w90:8.1f} {i50:14.1f} {i90:8.1f} {i50 / w50:10.2f}")
 
 
 if __name__ == "__main__":
