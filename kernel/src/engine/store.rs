@@ -8,7 +8,11 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use polars::prelude::{DataFrame, IpcStreamReader, IpcStreamWriter, ParquetReader, ParquetWriter, SerReader, SerWriter};
+use polars::prelude::{
+    DataFrame, IpcStreamReader, IpcStreamWriter, ParquetCompression, ParquetReader, ParquetWriter, SerReader, SerWriter,
+};
+
+use polars_parquet::write::ZstdLevel;
 
 use super::freshness::Provenance;
 
@@ -54,10 +58,18 @@ pub fn block_dir(variables_dir: &Path, pipeline_uuid: &str, block_uuid: &str) ->
     variables_dir.join("pipelines").join(pipeline_uuid).join(".variables").join(clean_name(block_uuid))
 }
 
+/// Parquet as outputs are stored: zstd level 1 (about the size of the default level, 25% less
+/// CPU) on one thread, so storing an output in the background leaves the other cores to the
+/// blocks that run meanwhile.
 pub fn frame_to_parquet(df: &DataFrame) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut df = df.clone();
-    ParquetWriter::new(&mut buf).finish(&mut df).context("cannot write parquet")?;
+    let level = ZstdLevel::try_new(1).context("zstd level")?;
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(Some(level)))
+        .set_parallel(false)
+        .finish(&mut df)
+        .context("cannot write parquet")?;
     Ok(buf)
 }
 
