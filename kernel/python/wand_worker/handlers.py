@@ -1,6 +1,8 @@
-"""Request handlers (one per message type)."""
+"""Request handlers (one per message type).
 
-from wand_worker import codec
+`codec` (pandas, pyarrow) is imported where it is used: the worker imports it in the background
+at start, and a block's own code should not wait for pyarrow (see `Worker.warm_up`)."""
+
 from wand_worker.store import StoredArrow
 
 
@@ -16,6 +18,8 @@ def h_ping(worker, header, payload):
 
 
 def h_put_value(worker, header, payload):
+    from wand_worker import codec
+
     rid = header["id"]
     key = header.get("key")
     if not isinstance(key, str) or not key:
@@ -43,6 +47,8 @@ def h_put_value(worker, header, payload):
 
 
 def h_get_value(worker, header, payload):
+    from wand_worker import codec
+
     rid = header["id"]
     key = header.get("key")
     index = header.get("index", 0)

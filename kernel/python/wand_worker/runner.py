@@ -9,7 +9,7 @@ import sys
 import time
 import traceback
 
-from wand_worker import codec, collector
+from wand_worker import collector
 from wand_worker.collector import Collector
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -346,6 +346,8 @@ def run_block(worker, req):
 
     result["duration_user_s"] = round(user_time, 6)
     if outputs is not None:
+        from wand_worker import codec  # imported here: the block ran while pyarrow loaded
+
         for i, value in enumerate(outputs):
             meta, data = codec.encode(value)
             meta["index"] = i

@@ -1,7 +1,5 @@
 """In-memory value store: key (block uuid) -> list of outputs."""
 
-from wand_worker import codec
-
 UNSET = object()
 
 
@@ -17,6 +15,8 @@ class StoredArrow:
     def get(self, frame_kind=None):
         kind = frame_kind or self.default_kind
         if kind not in self._cache:
+            from wand_worker import codec
+
             self._cache[kind] = codec.table_to_frame(self.table, kind, self.as_series)
         return self._cache[kind]
 

@@ -2,6 +2,8 @@
 
 import builtins
 import collections
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import queue
@@ -18,6 +20,17 @@ CURRENT = None
 
 SHIM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _installed_version(name):
+    """The installed version of a distribution whose top-level module is `name`, or None when
+    it cannot be imported (not installed, or its files are gone)."""
+    if importlib.util.find_spec(name) is None:
+        return None
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _diag(msg):
@@ -345,17 +358,29 @@ class Worker:
             "python_executable": sys.executable,
             "shim_path": SHIM_DIR,
         }
+        # Versions from the installed metadata: importing pandas and pyarrow here would make the
+        # engine wait for them (and polars would be imported for nothing).
         for mod in ("pandas", "pyarrow", "polars", "numpy"):
-            try:
-                m = __import__(mod)
-                info[mod] = getattr(m, "__version__", "unknown")
-            except Exception:
-                info[mod] = None
+            info[mod] = _installed_version(mod)
         self.send(info)
+
+    def warm_up(self):
+        """Imports pandas and pyarrow on a thread while the first request is read and its
+        block starts: the block's own `import pandas` waits for this import instead of doing
+        it again, and pyarrow (needed only for its outputs) loads while it runs."""
+
+        def load():
+            try:
+                from wand_worker import codec  # noqa: F401 (pandas, numpy, pyarrow)
+            except Exception:
+                pass  # reported by the request that needs it
+
+        threading.Thread(target=load, name="wand-warm-up", daemon=True).start()
 
     def run(self):
         self.setup_fds()
         self.hello()
+        self.warm_up()
         t = threading.Thread(target=self._reader_thread, name="wand-reader", daemon=True)
         t.start()
         while True:
