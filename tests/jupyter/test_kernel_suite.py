@@ -13,6 +13,11 @@ class WandKernelTests(jkt.KernelTests):
     code_stderr = "import sys; print('oops', file=sys.stderr)"
     code_execute_result = [{"code": "6 * 7", "result": "42"}, {"code": "'wand'", "result": "'wand'"}]
     code_generate_error = "raise ValueError('boom')"
+    code_display_data = [
+        {"code": "display(6 * 7)", "mime": "text/plain"},
+        {"code": "import pandas as pd\ndisplay(pd.DataFrame({'a': [1, 2]}))", "mime": "text/html"},
+    ]
+    code_clear_output = "clear_output()"
     completion_samples = [{"text": "zi", "matches": {"zip"}}, {"text": "%sta", "matches": {"%status"}}]
     complete_code_samples = ["1", "print('hello, world')", "def f(x):\n    return x * 2\n\n"]
     incomplete_code_samples = ["print('''hello", "def f(x):", "f(1,"]

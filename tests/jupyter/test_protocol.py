@@ -164,6 +164,18 @@ def test_user_expressions(kernel):
     assert run_cell(kc, "_").of("execute_result")[0]["content"]["data"]["text/plain"] == "42"
 
 
+def test_display_and_clear_output_in_scratch_cells(kernel):
+    _, kc = kernel
+    cell = run_cell(kc, "print('before')\nh = display('first', display_id=True)\nprint('after')\ndisplay('second', display_id=h, update=True)\nclear_output(wait=True)")
+    assert cell.ok, cell.messages
+    kinds = [m["msg_type"] for m in cell.messages]
+    assert kinds == ["execute_input", "stream", "display_data", "stream", "update_display_data", "clear_output"], kinds
+    first, second = cell.messages[2]["content"], cell.messages[4]["content"]
+    assert first["data"]["text/plain"] == "'first'" and second["data"]["text/plain"] == "'second'"
+    assert first["transient"]["display_id"] == second["transient"]["display_id"]
+    assert cell.messages[5]["content"] == {"wait": True}
+
+
 def test_kernel_info_is_answered_while_the_project_loads(tmp_path):
     """The kernel answers before it has read its project, and a cell sent meanwhile waits for
     the project and sees it. The project's metadata.yaml is a FIFO here, so the load stays

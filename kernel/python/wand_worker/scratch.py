@@ -11,8 +11,9 @@ from wand_worker.runner import error_info
 
 
 class Scratch:
-    def __init__(self):
+    def __init__(self, worker):
         self.ns = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.ns["display"], self.ns["clear_output"] = _display_functions(worker)
         self.synced = {}  # key -> store version last copied into ns
         self.counter = 0
 
@@ -34,9 +35,47 @@ class Scratch:
                 self.ns.pop(key, None)
 
 
+def _bundle(value):
+    """The MIME bundle of a value: text/plain always, text/html for frames."""
+    data = {"text/plain": _repr(value)}
+    html = codec.html_repr(value)
+    if html is not None:
+        data["text/html"] = html
+    return data
+
+
+def _display_functions(worker):
+    """IPython's `display` and `clear_output` for scratch cells, sent to the kernel as `display`
+    and `clear_output` messages of the running request (PROTOCOL.md 6.15). Text printed before a
+    call is sent before it, so outputs keep their order."""
+
+    def send(header):
+        if worker.current_id is None:
+            return  # not inside a request (a thread still running after its cell ended)
+        worker.stdout.flush()
+        worker.stderr.flush()
+        header["id"] = worker.current_id
+        worker.send(header)
+
+    def display(*objs, display_id=None, update=False, **kwargs):
+        if display_id is True:
+            import uuid
+
+            display_id = uuid.uuid4().hex
+        for obj in objs:
+            data = obj if kwargs.get("raw") and isinstance(obj, dict) else _bundle(obj)
+            send({"type": "display", "data": data, "display_id": display_id, "update": bool(update and display_id)})
+        return display_id
+
+    def clear_output(wait=False):
+        send({"type": "clear_output", "wait": bool(wait)})
+
+    return display, clear_output
+
+
 def _scratch(worker):
     if worker.scratch is None:
-        worker.scratch = Scratch()
+        worker.scratch = Scratch(worker)
     worker.scratch.sync(worker.store)
     return worker.scratch
 
@@ -68,11 +107,7 @@ def run_exec(worker, req):
             worker.interruptible = False
         if value is not None:
             sc.ns["_"] = value
-            data = {"text/plain": _repr(value)}
-            html = codec.html_repr(value)
-            if html is not None:
-                data["text/html"] = html
-            reply["execute_result"] = {"data": data, "python_type": codec.python_type(value)}
+            reply["execute_result"] = {"data": _bundle(value), "python_type": codec.python_type(value)}
     except BaseException as e:
         worker.interruptible = False
         reply["status"] = "error"

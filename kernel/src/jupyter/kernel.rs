@@ -569,6 +569,13 @@ impl Frontend for CellFrontend<'_> {
         self.kernel.publish(self.kernel.reply(self.parent, "execute_result", json!(content)));
     }
 
+    fn clear_output(&mut self, wait: bool) {
+        if self.silent {
+            return;
+        }
+        self.kernel.publish(self.kernel.reply(self.parent, "clear_output", json!({ "wait": wait })));
+    }
+
     fn input(&mut self, prompt: &str, password: bool) -> Option<String> {
         if !self.allow_stdin {
             return None;

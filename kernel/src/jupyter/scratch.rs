@@ -165,6 +165,7 @@ impl ScratchWorker {
         interrupt: &Interrupt,
         on_stream: &mut dyn FnMut(&str, &str),
         on_input: &mut dyn FnMut(&str, bool) -> Option<String>,
+        on_display: &mut dyn FnMut(&Json),
     ) -> Result<Frame, String> {
         let mut interrupted_at: Option<Instant> = None;
         loop {
@@ -190,6 +191,8 @@ impl ScratchWorker {
                                 return Err(self.lose("while answering input()"));
                             }
                         }
+                        // `display()` and `clear_output()` in scratch code (PROTOCOL.md 6.15).
+                        "display" | "clear_output" => on_display(&frame.header),
                         "io_request" => {
                             // mage_ai.io in scratch code: the database work happens on the Rust
                             // side, as for blocks (PROTOCOL.md 6.14).
@@ -214,12 +217,13 @@ impl ScratchWorker {
         interrupt: &Interrupt,
         on_stream: &mut dyn FnMut(&str, &str),
         on_input: &mut dyn FnMut(&str, bool) -> Option<String>,
+        on_display: &mut dyn FnMut(&Json),
     ) -> ExecOutcome {
         let id = self.fresh_id();
         if !self.send(&json!({"type": "exec", "id": id, "code": code}), &[]) {
             return ExecOutcome::Lost { message: self.lose("while sending the cell") };
         }
-        match self.wait(id, interrupt, on_stream, on_input) {
+        match self.wait(id, interrupt, on_stream, on_input, on_display) {
             Err(message) => ExecOutcome::Lost { message },
             Ok(frame) => {
                 let header = frame.header;
@@ -247,7 +251,7 @@ impl ScratchWorker {
             return None;
         }
         let interrupt = Interrupt::default();
-        let frame = self.wait(id, &interrupt, &mut |_, _| {}, &mut |_, _| None).ok()?;
+        let frame = self.wait(id, &interrupt, &mut |_, _| {}, &mut |_, _| None, &mut |_| {}).ok()?;
         let header = frame.header;
         let matches = header["matches"].as_array()?.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect();
         Some((matches, header["cursor_start"].as_u64()? as usize, header["cursor_end"].as_u64()? as usize))
@@ -274,7 +278,7 @@ impl ScratchWorker {
             if !self.send(&header, &payload) {
                 anyhow::bail!(self.lose("while sending a value"));
             }
-            let frame = self.wait(id, &interrupt, &mut |_, _| {}, &mut |_, _| None).map_err(|it| anyhow::format_err!(it))?;
+            let frame = self.wait(id, &interrupt, &mut |_, _| {}, &mut |_, _| None, &mut |_| {}).map_err(|it| anyhow::format_err!(it))?;
             if frame.header["type"] != "ok" {
                 anyhow::bail!("the worker refused the output of `{key}`: {}", frame.header["message"].as_str().unwrap_or("unknown error"));
             }

@@ -28,6 +28,8 @@ pub trait Frontend {
     /// `update`: replace the displays with this id instead of adding one.
     fn display(&mut self, data: MimeBundle, display_id: Option<&str>, update: bool);
     fn result(&mut self, data: MimeBundle);
+    /// Clears the cell's output (`wait`: when the next output arrives).
+    fn clear_output(&mut self, wait: bool);
     /// Asks the user for a line (`None`: the frontend does not allow input).
     fn input(&mut self, prompt: &str, password: bool) -> Option<String>;
 }
@@ -511,9 +513,21 @@ impl Session {
         interrupt.pid.store(worker.pid(), std::sync::atomic::Ordering::SeqCst);
         let outcome = {
             let out_cell = std::cell::RefCell::new(&mut *out);
-            worker.exec(code, &interrupt, &mut |name, text| out_cell.borrow_mut().stream(name, text), &mut |prompt, password| {
-                out_cell.borrow_mut().input(prompt, password)
-            })
+            worker.exec(
+                code,
+                &interrupt,
+                &mut |name, text| out_cell.borrow_mut().stream(name, text),
+                &mut |prompt, password| out_cell.borrow_mut().input(prompt, password),
+                &mut |message| {
+                    let mut out = out_cell.borrow_mut();
+                    if message["type"] == "clear_output" {
+                        out.clear_output(message["wait"].as_bool().unwrap_or(false));
+                    } else if let Some(data) = message["data"].as_object() {
+                        let update = message["update"].as_bool().unwrap_or(false);
+                        out.display(data.clone(), message["display_id"].as_str(), update);
+                    }
+                },
+            )
         };
         interrupt.pid.store(0, std::sync::atomic::Ordering::SeqCst);
         match outcome {
@@ -644,6 +658,7 @@ impl Session {
                 }
             },
             &mut |_, _| None,
+            &mut |_| {},
         );
         match outcome {
             ExecOutcome::Ok { .. } if !text.trim().is_empty() => Some(display::text_bundle(text.trim_end())),
@@ -679,6 +694,7 @@ impl Session {
                         }
                     },
                     &mut |_, _| None,
+                    &mut |_| {},
                 ),
                 Err(error) => ExecOutcome::Error { ename: error.ename, evalue: error.evalue, traceback: error.traceback },
             };
@@ -785,6 +801,7 @@ impl Frontend for Discard {
     fn stream(&mut self, _: &str, _: &str) {}
     fn display(&mut self, _: MimeBundle, _: Option<&str>, _: bool) {}
     fn result(&mut self, _: MimeBundle) {}
+    fn clear_output(&mut self, _: bool) {}
     fn input(&mut self, _: &str, _: bool) -> Option<String> {
         None
     }
@@ -803,6 +820,7 @@ impl Frontend for Quiet<'_> {
         self.0.display(data, display_id, update)
     }
     fn result(&mut self, _: MimeBundle) {}
+    fn clear_output(&mut self, _: bool) {}
     fn input(&mut self, prompt: &str, password: bool) -> Option<String> {
         self.0.input(prompt, password)
     }
