@@ -18,6 +18,7 @@ class WandKernelTests(jkt.KernelTests):
         {"code": "import pandas as pd\ndisplay(pd.DataFrame({'a': [1, 2]}))", "mime": "text/html"},
     ]
     code_clear_output = "clear_output()"
+    code_page_something = "zip?"
     completion_samples = [{"text": "zi", "matches": {"zip"}}, {"text": "%sta", "matches": {"%status"}}]
     complete_code_samples = ["1", "print('hello, world')", "def f(x):\n    return x * 2\n\n"]
     incomplete_code_samples = ["print('''hello", "def f(x):", "f(1,"]

@@ -176,6 +176,18 @@ def test_display_and_clear_output_in_scratch_cells(kernel):
     assert cell.messages[5]["content"] == {"wait": True}
 
 
+def test_help_syntax_pages_objects_and_blocks(kernel):
+    _, kc = kernel
+    cell = run_cell(kc, "load?")
+    assert cell.ok
+    pages = cell.reply["content"]["payload"]
+    assert len(pages) == 1 and pages[0]["source"] == "page", pages
+    assert "load" in pages[0]["data"]["text/plain"], pages
+    missing = run_cell(kc, "surely_not_defined?")
+    assert missing.ok and missing.reply["content"]["payload"] == []
+    assert "Object `surely_not_defined` not found." in missing.text
+
+
 def test_kernel_info_is_answered_while_the_project_loads(tmp_path):
     """The kernel answers before it has read its project, and a cell sent meanwhile waits for
     the project and sees it. The project's metadata.yaml is a FIFO here, so the load stays

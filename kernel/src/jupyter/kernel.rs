@@ -368,10 +368,11 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                     silent: args.silent,
                     allow_stdin: args.allow_stdin,
                     result_text: None,
+                    payload: Vec::new(),
                 };
                 let mut session = kernel2.session.lock().unwrap_or_else(|poison| poison.into_inner());
                 let outcome = session.execute(&args.code, &mut frontend).map(|()| session.user_expressions(&args.user_expressions));
-                (outcome, frontend.result_text)
+                (outcome.map(|expressions| (expressions, frontend.payload)), frontend.result_text)
             })
             .await
             .unwrap_or_else(|panic| {
@@ -388,7 +389,7 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 kernel.history.lock().unwrap_or_else(|p| p.into_inner()).push((count, code, result_text));
             }
             match outcome {
-                Ok(user_expressions) => reply("execute_reply", wire::execute_reply_ok(count, user_expressions)),
+                Ok((user_expressions, payload)) => reply("execute_reply", wire::execute_reply_ok(count, user_expressions, payload)),
                 Err(error) => {
                     if !args.silent {
                         kernel.publish(kernel.reply(request, "error", json!(error)));
@@ -540,6 +541,8 @@ struct CellFrontend<'a> {
     allow_stdin: bool,
     /// The text of the cell's execute_result, for the history.
     result_text: Option<String>,
+    /// The execute_reply's payloads (`page`).
+    payload: Vec<Json>,
 }
 
 impl Frontend for CellFrontend<'_> {
@@ -567,6 +570,10 @@ impl Frontend for CellFrontend<'_> {
         }
         let content = ExecuteResult { execution_count: self.count, data, metadata: json!({}) };
         self.kernel.publish(self.kernel.reply(self.parent, "execute_result", json!(content)));
+    }
+
+    fn page(&mut self, data: MimeBundle) {
+        self.payload.push(json!({ "source": "page", "data": data, "start": 0 }));
     }
 
     fn clear_output(&mut self, wait: bool) {

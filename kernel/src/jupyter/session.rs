@@ -30,6 +30,8 @@ pub trait Frontend {
     fn result(&mut self, data: MimeBundle);
     /// Clears the cell's output (`wait`: when the next output arrives).
     fn clear_output(&mut self, wait: bool);
+    /// Help for the user to read in the pager (`name?`), as IPython's `page` payload.
+    fn page(&mut self, data: MimeBundle);
     /// Asks the user for a line (`None`: the frontend does not allow input).
     fn input(&mut self, prompt: &str, password: bool) -> Option<String>;
 }
@@ -114,6 +116,13 @@ impl Session {
             Cell::Code { magics, python } => {
                 for magic in magics {
                     self.magic(magic, out)?;
+                }
+                if let Some(name) = help_target(&python) {
+                    match self.inspect(name, name.len()) {
+                        Some(bundle) => out.page(bundle),
+                        None => out.stream("stdout", &format!("Object `{name}` not found.\n")),
+                    }
+                    return Ok(());
                 }
                 if python.trim().is_empty() { Ok(()) } else { self.python_cell(&python, out) }
             }
@@ -794,6 +803,17 @@ fn python_name_at(code: &str, cursor: usize) -> Option<String> {
     valid.then_some(name)
 }
 
+/// `name` of a cell that is only `name?`, `name??` or `?name` (IPython's help syntax).
+fn help_target(code: &str) -> Option<&str> {
+    let code = code.trim();
+    let name = code.strip_prefix('?').or_else(|| code.strip_suffix("??")).or_else(|| code.strip_suffix('?'))?.trim();
+    let valid = !name.is_empty()
+        && name.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+    valid.then_some(name)
+}
+
 /// A frontend for work whose output nobody sees.
 struct Discard;
 
@@ -802,6 +822,7 @@ impl Frontend for Discard {
     fn display(&mut self, _: MimeBundle, _: Option<&str>, _: bool) {}
     fn result(&mut self, _: MimeBundle) {}
     fn clear_output(&mut self, _: bool) {}
+    fn page(&mut self, _: MimeBundle) {}
     fn input(&mut self, _: &str, _: bool) -> Option<String> {
         None
     }
@@ -821,6 +842,7 @@ impl Frontend for Quiet<'_> {
     }
     fn result(&mut self, _: MimeBundle) {}
     fn clear_output(&mut self, _: bool) {}
+    fn page(&mut self, _: MimeBundle) {}
     fn input(&mut self, prompt: &str, password: bool) -> Option<String> {
         self.0.input(prompt, password)
     }
@@ -939,7 +961,18 @@ fn states(project: &Project, pipeline: &Pipeline) -> HashMap<String, (NodeState,
 
 #[cfg(test)]
 mod tests {
-    use super::python_name_at;
+    use super::{help_target, python_name_at};
+
+    #[test]
+    fn help_syntax_names_one_object() {
+        assert_eq!(help_target("zip?"), Some("zip"));
+        assert_eq!(help_target(" ?os.path \n"), Some("os.path"));
+        assert_eq!(help_target("df.head??"), Some("df.head"));
+        assert_eq!(help_target("x = 1?"), None);
+        assert_eq!(help_target("?"), None);
+        assert_eq!(help_target("a..b?"), None);
+        assert_eq!(help_target("'what?'"), None);
+    }
 
     #[test]
     fn python_names_at_the_cursor() {

@@ -279,8 +279,8 @@ pub struct InputRequest<'a> {
     pub password: bool,
 }
 
-pub fn execute_reply_ok(execution_count: u32, user_expressions: Json) -> Json {
-    json!({"status": "ok", "execution_count": execution_count, "payload": [], "user_expressions": user_expressions})
+pub fn execute_reply_ok(execution_count: u32, user_expressions: Json, payload: Vec<Json>) -> Json {
+    json!({"status": "ok", "execution_count": execution_count, "payload": payload, "user_expressions": user_expressions})
 }
 
 pub fn execute_reply_error(execution_count: u32, error: &ErrorContent) -> Json {
@@ -333,6 +333,6 @@ mod tests {
     fn display_data_omits_missing_transient() {
         let text = serde_json::to_string(&DisplayData { data: MimeBundle::new(), metadata: json!({}), transient: None }).unwrap();
         assert!(!text.contains("transient"), "{text}");
-        assert_eq!(execute_reply_ok(3, json!({}))["user_expressions"], json!({}));
+        assert_eq!(execute_reply_ok(3, json!({}), Vec::new())["user_expressions"], json!({}));
     }
 }
