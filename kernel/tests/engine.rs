@@ -11,10 +11,7 @@ use pipeline::vfs::DiskVfs;
 use wand_kernel::engine::{self, EngineEvent, Mode, RunOptions};
 
 mod common;
-use common::{copy_dir, python};
-
-/// A block of a generated pipeline: uuid, type, language, upstream uuids, extra YAML lines.
-struct B<'a>(&'a str, &'a str, &'a str, &'a [&'a str], &'a str);
+use common::{B, copy_dir, pipeline_yaml, python};
 
 struct TestProject {
     _dir: tempfile::TempDir,
@@ -27,20 +24,7 @@ impl TestProject {
         let root = dir.path().join("proj");
         std::fs::create_dir_all(root.join("pipelines/p")).unwrap();
         std::fs::write(root.join("metadata.yaml"), format!("variables_dir: .mage_data\n{project_yaml}")).unwrap();
-        let mut yaml = String::from("blocks:\n");
-        for B(uuid, block_type, language, upstream, extra) in blocks {
-            let downstream: Vec<&str> = blocks.iter().filter(|b| b.3.contains(uuid)).map(|b| b.0).collect();
-            yaml.push_str(&format!(
-                "- uuid: {uuid}\n  type: {block_type}\n  language: {language}\n  upstream_blocks: [{}]\n  downstream_blocks: [{}]\n",
-                upstream.join(", "),
-                downstream.join(", ")
-            ));
-            for line in extra.lines().filter(|it| !it.trim().is_empty()) {
-                yaml.push_str(&format!("  {line}\n"));
-            }
-        }
-        yaml.push_str(&format!("name: p\ntype: python\n{variables}"));
-        std::fs::write(root.join("pipelines/p/metadata.yaml"), yaml).unwrap();
+        std::fs::write(root.join("pipelines/p/metadata.yaml"), pipeline_yaml(blocks, variables)).unwrap();
         TestProject { _dir: dir, root }
     }
 

@@ -15,7 +15,7 @@ use wand_kernel::engine::postgres::{self, PgConfig, WritePolicy};
 use wand_kernel::engine::{self, EngineEvent, RunOptions};
 
 mod common;
-use common::{copy_dir, python};
+use common::{B, copy_dir, pipeline_yaml, python};
 
 /// The `wand` role's password: it must never show up in any output.
 const PASSWORD: &str = "Pw-wand-7f3c9e1d-secret";
@@ -94,9 +94,6 @@ fn io_config(db: &str) -> String {
     )
 }
 
-/// A block of a generated pipeline: uuid, type, language, upstream uuids, extra YAML lines.
-struct B<'a>(&'a str, &'a str, &'a str, &'a [&'a str], &'a str);
-
 struct TestProject {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -110,20 +107,7 @@ impl TestProject {
         std::fs::write(root.join("metadata.yaml"), "variables_dir: .mage_data\n").unwrap();
         std::fs::write(root.join("io_config.yaml"), io_config(db)).unwrap();
         std::fs::write(root.join(".env"), format!("wand_pg_password={PASSWORD}\n")).unwrap();
-        let mut yaml = String::from("blocks:\n");
-        for B(uuid, block_type, language, upstream, extra) in blocks {
-            let downstream: Vec<&str> = blocks.iter().filter(|b| b.3.contains(uuid)).map(|b| b.0).collect();
-            yaml.push_str(&format!(
-                "- uuid: {uuid}\n  type: {block_type}\n  language: {language}\n  upstream_blocks: [{}]\n  downstream_blocks: [{}]\n",
-                upstream.join(", "),
-                downstream.join(", ")
-            ));
-            for line in extra.lines().filter(|it| !it.trim().is_empty()) {
-                yaml.push_str(&format!("  {line}\n"));
-            }
-        }
-        yaml.push_str("name: p\ntype: python\n");
-        std::fs::write(root.join("pipelines/p/metadata.yaml"), yaml).unwrap();
+        std::fs::write(root.join("pipelines/p/metadata.yaml"), pipeline_yaml(blocks, "")).unwrap();
         TestProject { _dir: dir, root }
     }
 

@@ -244,6 +244,24 @@ impl ScratchWorker {
         }
     }
 
+    /// Runs `code` for the kernel's own use (inspect, user_expressions): no input, no
+    /// displays, no interrupt; returns what it printed to stdout.
+    pub fn exec_capturing(&mut self, code: &str) -> (ExecOutcome, String) {
+        let mut text = String::new();
+        let outcome = self.exec(
+            code,
+            &Interrupt::default(),
+            &mut |stream, chunk| {
+                if stream == "stdout" {
+                    text.push_str(chunk)
+                }
+            },
+            &mut |_, _| None,
+            &mut |_| {},
+        );
+        (outcome, text)
+    }
+
     /// `(matches, cursor_start, cursor_end)` in characters.
     pub fn complete(&mut self, code: &str, cursor_pos: usize) -> Option<(Vec<String>, usize, usize)> {
         let id = self.fresh_id();

@@ -657,18 +657,7 @@ impl Session {
         self.sync_outputs(&mut Discard);
         let code = format!("{INSPECT_PY}try:\n    __wand_inspect({})\nfinally:\n    del __wand_inspect\n", json!(name));
         let worker = self.scratch().ok()?;
-        let mut text = String::new();
-        let outcome = worker.exec(
-            &code,
-            &Interrupt::default(),
-            &mut |stream, chunk| {
-                if stream == "stdout" {
-                    text.push_str(chunk)
-                }
-            },
-            &mut |_, _| None,
-            &mut |_| {},
-        );
+        let (outcome, text) = worker.exec_capturing(&code);
         match outcome {
             ExecOutcome::Ok { .. } if !text.trim().is_empty() => Some(display::text_bundle(text.trim_end())),
             ExecOutcome::Lost { .. } => {
@@ -692,20 +681,9 @@ impl Session {
             let Some(expression) = expression.as_str() else { continue };
             // A JSON string is a Python string literal.
             let code = format!("print(repr(eval({})), end='')\n", json!(expression));
-            let mut text = String::new();
-            let outcome = match self.scratch() {
-                Ok(worker) => worker.exec(
-                    &code,
-                    &Interrupt::default(),
-                    &mut |stream, chunk| {
-                        if stream == "stdout" {
-                            text.push_str(chunk)
-                        }
-                    },
-                    &mut |_, _| None,
-                    &mut |_| {},
-                ),
-                Err(error) => ExecOutcome::Error { ename: error.ename, evalue: error.evalue, traceback: error.traceback },
+            let (outcome, text) = match self.scratch() {
+                Ok(worker) => worker.exec_capturing(&code),
+                Err(error) => (ExecOutcome::Error { ename: error.ename, evalue: error.evalue, traceback: error.traceback }, String::new()),
             };
             let result = match outcome {
                 ExecOutcome::Ok { .. } => json!({"status": "ok", "data": {"text/plain": text}, "metadata": {}}),

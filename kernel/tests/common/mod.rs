@@ -33,3 +33,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A block of a generated pipeline: uuid, type, language, upstream uuids, extra YAML lines.
+pub struct B<'a>(pub &'a str, pub &'a str, pub &'a str, pub &'a [&'a str], pub &'a str);
+
+/// The `metadata.yaml` of pipeline `p` with `blocks` (downstream lists derived from the
+/// upstream ones) followed by `tail` (more top-level keys).
+pub fn pipeline_yaml(blocks: &[B<'_>], tail: &str) -> String {
+    let mut yaml = String::from("blocks:\n");
+    for B(uuid, block_type, language, upstream, extra) in blocks {
+        let downstream: Vec<&str> = blocks.iter().filter(|b| b.3.contains(uuid)).map(|b| b.0).collect();
+        yaml.push_str(&format!(
+            "- uuid: {uuid}\n  type: {block_type}\n  language: {language}\n  upstream_blocks: [{}]\n  downstream_blocks: [{}]\n",
+            upstream.join(", "),
+            downstream.join(", ")
+        ));
+        for line in extra.lines().filter(|it| !it.trim().is_empty()) {
+            yaml.push_str(&format!("  {line}\n"));
+        }
+    }
+    yaml.push_str(&format!("name: p\ntype: python\n{tail}"));
+    yaml
+}
