@@ -41,6 +41,101 @@ impl Vfs for DiskVfs {
     }
 }
 
+/// The disk, remembering every path it was asked about and what that path was when asked, so a
+/// caller can tell later, with a `stat` per path, whether anything a load read has changed
+/// (the kernel re-reads the project before a cell only then).
+#[derive(Debug, Default)]
+pub struct StampedDiskVfs {
+    seen: std::cell::RefCell<BTreeMap<PathBuf, Option<FileStamp>>>,
+}
+
+/// A path's metadata as far as change detection needs it (`None` in a stamp: it did not exist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+    is_file: bool,
+    is_dir: bool,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            inode: meta.ino(),
+            is_file: meta.is_file(),
+            is_dir: meta.is_dir(),
+        })
+    }
+}
+
+/// What a [`StampedDiskVfs`] saw; see [`DiskStamp::changed`].
+#[derive(Clone, Debug)]
+pub struct DiskStamp {
+    seen: BTreeMap<PathBuf, Option<FileStamp>>,
+    /// Some path was modified so shortly before it was stamped that a later write could keep
+    /// its modification time (file times tick in coarse steps): never trust such a stamp.
+    racy: bool,
+}
+
+/// How recent a modification makes a stamp untrustworthy (as git's "racily clean" entries):
+/// file systems with nanosecond times still advance them by the kernel's clock tick (up to 10 ms);
+/// a time with no fraction of a second comes from one that keeps whole (or two) seconds.
+fn racy_window(modified: std::time::SystemTime) -> std::time::Duration {
+    let fine = modified.duration_since(std::time::UNIX_EPOCH).is_ok_and(|it| it.subsec_nanos() != 0);
+    if fine { std::time::Duration::from_millis(50) } else { std::time::Duration::from_secs(2) }
+}
+
+impl StampedDiskVfs {
+    /// Stats a path before it is read, so a write that lands after the read shows as a change.
+    fn stamp(&self, path: &Path) -> Option<FileStamp> {
+        let stamp = FileStamp::of(path);
+        self.seen.borrow_mut().entry(path.to_path_buf()).or_insert(stamp);
+        stamp
+    }
+
+    pub fn finish(self) -> DiskStamp {
+        let now = std::time::SystemTime::now();
+        let seen = self.seen.into_inner();
+        let racy = seen.values().flatten().any(|stamp| {
+            stamp.modified.is_none_or(|modified| now.duration_since(modified).map_or(true, |age| age < racy_window(modified)))
+        });
+        DiskStamp { seen, racy }
+    }
+}
+
+impl DiskStamp {
+    /// Whether any path seen is now different (created, deleted, written, replaced, a folder's
+    /// entries added or removed), or the stamp was taken too close to a write to tell.
+    pub fn changed(&self) -> bool {
+        self.racy || self.seen.iter().any(|(path, stamp)| FileStamp::of(path) != *stamp)
+    }
+}
+
+impl Vfs for StampedDiskVfs {
+    fn read(&self, path: &Path) -> Option<Arc<str>> {
+        self.stamp(path)?;
+        DiskVfs.read(path)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.stamp(path).is_some_and(|stamp| stamp.is_file)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.stamp(path).is_some_and(|stamp| stamp.is_dir)
+    }
+
+    fn list_dir(&self, path: &Path) -> Vec<String> {
+        self.stamp(path);
+        DiskVfs.list_dir(path)
+    }
+}
+
 /// Files held in memory, by absolute path. Folders exist when a file lies below them.
 #[derive(Clone, Debug, Default)]
 pub struct MemVfs {
@@ -146,4 +241,79 @@ pub fn platform_root_of(vfs: &dyn Vfs, project: &Path) -> Option<PathBuf> {
         .ancestors()
         .find(|dir| platform_projects(vfs, dir).is_some_and(|projects| projects.iter().any(|it| project.starts_with(it))))
         .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// Backdates a file or folder out of the racy window, as any file not written just now.
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(60);
+        File::open(path).unwrap().set_times(FileTimes::new().set_modified(old)).unwrap();
+    }
+
+    fn project() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("proj");
+        std::fs::create_dir_all(root.join("pipelines/p")).unwrap();
+        std::fs::create_dir_all(root.join("data_loaders")).unwrap();
+        std::fs::write(root.join("pipelines/p/metadata.yaml"), "blocks:\n- uuid: load\n  type: data_loader\n").unwrap();
+        std::fs::write(root.join("data_loaders/load.py"), "x = 1\n").unwrap();
+        for path in ["pipelines/p/metadata.yaml", "data_loaders/load.py", "pipelines/p", "pipelines", "data_loaders", ""] {
+            age(&root.join(path));
+        }
+        (dir, root)
+    }
+
+    fn stamp_of(root: &Path) -> DiskStamp {
+        let vfs = StampedDiskVfs::default();
+        crate::load::load_project(&vfs, root);
+        vfs.finish()
+    }
+
+    #[test]
+    fn a_stamp_of_untouched_files_is_unchanged() {
+        let (_dir, root) = project();
+        assert!(!stamp_of(&root).changed());
+    }
+
+    #[test]
+    fn a_stamp_sees_edits_new_files_and_deletions() {
+        let (_dir, root) = project();
+        let edited = stamp_of(&root);
+        std::fs::write(root.join("data_loaders/load.py"), "x = 2\n").unwrap();
+        age(&root.join("data_loaders/load.py"));
+        assert!(edited.changed(), "same length, new content and time");
+
+        let (_dir, root) = project();
+        let created = stamp_of(&root);
+        std::fs::create_dir_all(root.join("pipelines/q")).unwrap();
+        assert!(created.changed(), "a new pipeline folder");
+
+        let (_dir, root) = project();
+        let deleted = stamp_of(&root);
+        std::fs::remove_file(root.join("data_loaders/load.py")).unwrap();
+        age(&root.join("data_loaders"));
+        assert!(deleted.changed(), "a deleted block file");
+    }
+
+    #[test]
+    fn a_stamp_taken_right_after_a_write_is_never_trusted() {
+        let set = |path: &Path, time: SystemTime| File::open(path).unwrap().set_times(FileTimes::new().set_modified(time)).unwrap();
+        let (_dir, root) = project();
+        // Written in the tick the stamp is taken in (a clock step ahead, so a slow machine
+        // cannot age it out of the window before the stamp).
+        set(&root.join("data_loaders/load.py"), SystemTime::now() + Duration::from_millis(500));
+        assert!(stamp_of(&root).changed());
+        // On a file system that keeps whole seconds, one second ago is still too close.
+        let (_dir, root) = project();
+        let whole =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() - 1);
+        set(&root.join("data_loaders/load.py"), whole);
+        assert!(stamp_of(&root).changed());
+    }
 }

@@ -666,7 +666,7 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
     let mut inputs = Vec::new();
     for up in &spec.upstream {
         match outputs_of(shared, up) {
-            Ok(outputs) => inputs.push(sql::SqlInput { uuid: up.clone(), outputs }),
+            Ok(outputs) => inputs.push(sql::SqlInput::new(up.clone(), outputs)),
             Err(err) => return failed(error("Exception", format!("{err:#}"))),
         }
     }

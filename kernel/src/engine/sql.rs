@@ -5,34 +5,61 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use minijinja::{Environment, UndefinedBehavior};
-use polars::prelude::{DataFrame, IntoLazy, LazyFrame};
+use polars::prelude::{DataFrame, IntoLazy, LazyFrame, PlRefPath, ScanArgsParquet};
 use polars::sql::SQLContext;
 
 use super::store::{Output, Value, clean_name};
 
-/// An upstream block as SQL sees it: its uuid and its outputs.
+/// An upstream block as SQL sees it: its uuid, its outputs, the table a query reads and the
+/// value `block_output('uuid')` renders.
 pub struct SqlInput {
     pub uuid: String,
+    /// The outputs in memory (a Postgres block uploads them); empty for [`SqlInput::stored`].
     pub outputs: Arc<Vec<Output>>,
+    /// The table registered for this parent (its only output, when that is a frame).
+    table: Option<LazyFrame>,
+    /// The value Python code would receive (`L[0]` or `L`), as JSON: a frame is its table name.
+    value: serde_json::Value,
 }
 
 impl SqlInput {
-    /// The frame registered for this parent (the first output, when it is a frame).
-    fn frame(&self) -> Option<&DataFrame> {
-        match self.outputs.first().map(|it| &it.value) {
-            Some(Value::Frame(df)) if self.outputs.len() == 1 => Some(df),
+    /// Outputs held in memory.
+    pub fn new(uuid: String, outputs: Arc<Vec<Output>>) -> SqlInput {
+        let table = match outputs.first().map(|it| &it.value) {
+            Some(Value::Frame(df)) if outputs.len() == 1 => Some(df.clone().lazy()),
             _ => None,
-        }
-    }
-
-    /// The value Python code would receive (`L[0]` or `L`), as JSON, for `block_output`.
-    fn json(&self) -> serde_json::Value {
+        };
         let one = |output: &Output| match &output.value {
             Value::Json(value) => value.clone(),
-            Value::Frame(_) => serde_json::Value::String(clean_name(&self.uuid)),
+            Value::Frame(_) => serde_json::Value::String(clean_name(&uuid)),
             Value::Opaque { repr } => serde_json::Value::String(repr.clone()),
         };
-        if self.outputs.len() == 1 { one(&self.outputs[0]) } else { serde_json::Value::Array(self.outputs.iter().map(one).collect()) }
+        let value = if outputs.len() == 1 { one(&outputs[0]) } else { serde_json::Value::Array(outputs.iter().map(one).collect()) };
+        SqlInput { uuid, outputs, table, value }
+    }
+
+    /// Outputs in the variables dir, frames scanned lazily: a query reads only the columns and
+    /// row groups it needs, and a block whose output it does not mention costs nothing.
+    pub fn stored(uuid: String, dir: &std::path::Path, n: usize) -> anyhow::Result<SqlInput> {
+        let mut values = Vec::new();
+        let mut table = None;
+        for idx in 0..n {
+            let out_dir = dir.join(format!("output_{idx}"));
+            let parquet = out_dir.join("data.parquet");
+            if parquet.is_file() {
+                if n == 1 {
+                    let path = PlRefPath::try_from_path(&parquet)?;
+                    table = Some(LazyFrame::scan_parquet(path, ScanArgsParquet::default())?);
+                }
+                values.push(serde_json::Value::String(clean_name(&uuid)));
+            } else {
+                let data = std::fs::read(out_dir.join("data.json"))
+                    .with_context(|| format!("{} holds no data Wand can read", out_dir.display()))?;
+                values.push(serde_json::from_slice(&data).with_context(|| format!("cannot read {}/data.json", out_dir.display()))?);
+            }
+        }
+        let value = if n == 1 { values.remove(0) } else { serde_json::Value::Array(values) };
+        Ok(SqlInput { uuid, outputs: Arc::new(Vec::new()), table, value })
     }
 }
 
@@ -64,7 +91,7 @@ pub fn render(template: &str, inputs: &[SqlInput], globals: &serde_json::Map<Str
             Err(_) => default.unwrap_or(minijinja::Value::from(())),
         }
     });
-    let outputs: Vec<(String, serde_json::Value)> = inputs.iter().map(|input| (input.uuid.clone(), input.json())).collect();
+    let outputs: Vec<(String, serde_json::Value)> = inputs.iter().map(|input| (input.uuid.clone(), input.value.clone())).collect();
     env.add_function("block_output", move |uuid: String| -> Result<minijinja::Value, minijinja::Error> {
         outputs.iter().find(|(it, _)| *it == uuid).map(|(_, value)| minijinja::Value::from_serialize(value)).ok_or_else(|| {
             minijinja::Error::new(
@@ -94,9 +121,9 @@ pub fn run(
     let query = render(text, inputs, globals)?;
     let mut ctx = SQLContext::new();
     for (idx, input) in inputs.iter().enumerate() {
-        if let Some(df) = input.frame() {
-            ctx.register(&clean_name(&input.uuid), df.clone().lazy());
-            ctx.register(&format!("df_{}", idx + 1), df.clone().lazy());
+        if let Some(table) = &input.table {
+            ctx.register(&clean_name(&input.uuid), table.clone());
+            ctx.register(&format!("df_{}", idx + 1), table.clone());
         }
     }
     let query = query.trim().trim_end_matches(';').trim();
@@ -109,7 +136,7 @@ mod tests {
     use polars::df;
 
     fn input(uuid: &str, df: DataFrame) -> SqlInput {
-        SqlInput { uuid: uuid.into(), outputs: Arc::new(vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }]) }
+        SqlInput::new(uuid.into(), Arc::new(vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }]))
     }
 
     #[test]
@@ -139,5 +166,23 @@ mod tests {
             err.to_string(),
             "not supported yet: data_provider postgres (block per_day); Wand runs SQL blocks without data_provider on polars"
         );
+    }
+
+    #[test]
+    fn stored_outputs_are_scanned_from_the_variables_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let frame = Output { value: Value::Frame(df!("x" => [1i64, 2, 3]).unwrap()), mage_type: Some("dataframe".into()) };
+        let json = Output { value: Value::Json(serde_json::json!({"rows": 3})), mage_type: None };
+        super::super::store::write_outputs(&dir.path().join("trips"), std::slice::from_ref(&frame)).unwrap();
+        super::super::store::write_outputs(&dir.path().join("meta"), &[json]).unwrap();
+        let inputs = [
+            SqlInput::stored("trips".into(), &dir.path().join("trips"), 1).unwrap(),
+            SqlInput::stored("meta".into(), &dir.path().join("meta"), 1).unwrap(),
+        ];
+        let text = "SELECT SUM(x) AS total, '{{ block_output('meta')['rows'] }}' AS rows FROM {{ df_1 }} JOIN {{ block_output('trips') }} USING (x)";
+        let df = run("cell", &serde_json::json!({}), text, &inputs, &Default::default()).unwrap();
+        assert_eq!(df.column("total").unwrap().i64().unwrap().get(0), Some(6));
+        assert_eq!(df.column("rows").unwrap().str().unwrap().get(0), Some("3"));
+        assert!(SqlInput::stored("gone".into(), &dir.path().join("gone"), 1).is_err());
     }
 }

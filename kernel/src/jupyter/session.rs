@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use pipeline::draw::{self, NodeState};
 use pipeline::runrecord::BlockStatus;
-use pipeline::vfs::{DiskVfs, Root, find_root};
+use pipeline::vfs::{DiskStamp, DiskVfs, Root, StampedDiskVfs, find_root};
 use pipeline::{BlockType, Language, Pipeline, Project};
 use serde_json::{Value as Json, json};
 
@@ -46,6 +46,8 @@ fn err(ename: &str, evalue: impl Into<String>) -> ErrorContent {
 pub struct Session {
     cwd: PathBuf,
     project: Option<Project>,
+    /// What loading `project` read, to skip re-reading an unchanged project before a cell.
+    stamp: Option<DiskStamp>,
     pipeline: Option<String>,
     pub reactive: bool,
     scratch: Option<ScratchWorker>,
@@ -58,9 +60,10 @@ impl Session {
     /// Binds to the pipeline the working directory implies: `pipelines/<uuid>/`, or the only
     /// pipeline of the project around it.
     pub fn new(cwd: PathBuf, interrupt: Arc<Interrupt>) -> Session {
-        let mut session = Session { cwd, project: None, pipeline: None, reactive: true, scratch: None, bound: HashMap::new(), interrupt };
+        let mut session =
+            Session { cwd, project: None, stamp: None, pipeline: None, reactive: true, scratch: None, bound: HashMap::new(), interrupt };
         if let Some(root) = session.project_root() {
-            let project = pipeline::load::load_project(&DiskVfs, &root);
+            let project = session.load(&root);
             let rel = session.cwd.strip_prefix(&root).ok().map(Path::to_path_buf).unwrap_or_default();
             let mut parts = rel.components().map(|it| it.as_os_str().to_string_lossy().into_owned());
             let inferred = match (parts.next().as_deref(), parts.next()) {
@@ -85,9 +88,22 @@ impl Session {
         Some((self.project.as_ref()?, self.pipeline.as_deref()?))
     }
 
+    /// Reads the project at `root`, remembering what it read.
+    fn load(&mut self, root: &Path) -> Project {
+        let vfs = StampedDiskVfs::default();
+        let project = pipeline::load::load_project(&vfs, root);
+        self.stamp = Some(vfs.finish());
+        project
+    }
+
+    /// Re-reads the project when a file or folder it was read from has changed since (an edit
+    /// in another editor, a cell that saved a block), so every cell sees the files as they are.
     fn reload(&mut self) {
-        if let Some(project) = &self.project {
-            self.project = Some(pipeline::load::load_project(&DiskVfs, &project.root));
+        if self.stamp.as_ref().is_some_and(|stamp| !stamp.changed()) {
+            return;
+        }
+        if let Some(root) = self.project.as_ref().map(|project| project.root.clone()) {
+            self.project = Some(self.load(&root));
         }
     }
 
@@ -220,7 +236,7 @@ impl Session {
                     format!("no Mage project at or above {} (a folder with pipelines/<uuid>/metadata.yaml)", self.cwd.display()),
                 )
             })?;
-            self.project = Some(pipeline::load::load_project(&DiskVfs, &root));
+            self.project = Some(self.load(&root));
         }
         self.reload();
         let project = self.project.as_ref().unwrap();
@@ -564,9 +580,9 @@ impl Session {
         for block in pipeline.dag_blocks() {
             let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
             if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
-                && let Ok(outputs) = store::read_outputs(&dir, provenance.n_outputs)
+                && let Ok(input) = engine::sql::SqlInput::stored(block.uuid.value.clone(), &dir, provenance.n_outputs)
             {
-                inputs.push(engine::sql::SqlInput { uuid: block.uuid.value.clone(), outputs: Arc::new(outputs) });
+                inputs.push(input);
             }
         }
         let globals = match pipeline.variables() {
