@@ -187,3 +187,26 @@ def test_run_magic_runs_the_pipeline_then_only_what_changed(kernel, project):
     assert all(f"✓ {uuid} ran" in cell.text for uuid in ("load", "clean", "export")), cell.text
     again = run_cell(kc, "%run --changed")
     assert again.ok and "nothing ran" in again.text, again.text
+
+
+def test_files_edited_outside_the_notebook_are_seen_by_the_next_cell(kernel, project):
+    """The kernel re-reads the project only when a file it read has changed (a stat per file);
+    an edit made in another editor after that must still reach the next cell."""
+    _, kc = kernel
+    assert run_cell(kc, "%run").ok
+    time.sleep(0.2)  # older than the window in which a just-written file is never trusted
+    assert "stale" not in run_cell(kc, "%status").text  # the kernel now holds a trusted stamp
+    clean = project / "transformers" / "clean.py"
+    clean.write_text(clean.read_text().replace("df.x > 1", "df.x > 0"))
+    time.sleep(0.2)
+    status = run_cell(kc, "%status").text
+    assert "clean" in status and "stale" in status, status
+    cell = run_cell(kc, "%run --changed")
+    assert cell.ok and "✓ clean ran" in cell.text and "✓ load ran" not in cell.text, cell.text
+    # A block added to metadata.yaml by hand is listed by the next cell too.
+    (project / "custom").mkdir(exist_ok=True)
+    (project / "custom" / "extra.py").write_text("@custom\ndef extra(*args, **kwargs):\n    return 1\n")
+    metadata = project / "pipelines" / "p" / "metadata.yaml"
+    metadata.write_text(metadata.read_text().replace("blocks:\n", "blocks:\n- uuid: extra\n  type: custom\n  upstream_blocks: []\n", 1))
+    time.sleep(0.2)
+    assert "extra" in run_cell(kc, "%status").text
