@@ -51,7 +51,11 @@ impl ConnectionInfo {
 struct Kernel {
     session_id: String,
     signer: Signer,
-    iopub: UnboundedSender<Message>,
+    /// Messages are sent by whoever publishes them, in the order of the calls: the shell and
+    /// control tasks await the lock, a cell's blocking thread blocks on it (`publish_blocking`).
+    /// Sending from the publisher saves a wake-up of a socket task per message.
+    iopub: tokio::sync::Mutex<PubSocket>,
+    runtime: tokio::runtime::Handle,
     stdin: UnboundedSender<StdinRequest>,
     /// Loaded by a blocking task `serve` starts once the loops run; whoever touches it first
     /// (that task, or a request that came sooner) loads it, the others wait.
@@ -93,7 +97,6 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     heartbeat.bind(&info.endpoint(info.hb_port)).await?;
     tracing::info!("wand kernel listening on {}:{}", info.ip, info.shell_port);
 
-    let (iopub_tx, iopub_rx) = unbounded_channel();
     let (stdin_tx, stdin_rx) = unbounded_channel();
     let interrupt = Arc::new(Interrupt::default());
     let cwd = std::env::current_dir()?;
@@ -104,7 +107,8 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     let kernel = Arc::new(Kernel {
         session_id: uuid::Uuid::new_v4().to_string(),
         signer: signer.clone(),
-        iopub: iopub_tx,
+        iopub: tokio::sync::Mutex::new(iopub),
+        runtime: tokio::runtime::Handle::current(),
         stdin: stdin_tx,
         session: LazyLock::new(load),
         interrupt,
@@ -112,7 +116,6 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
         history: Mutex::new(Vec::new()),
     });
 
-    tokio::spawn(iopub_loop(iopub, iopub_rx, signer.clone()));
     tokio::spawn(async move {
         loop {
             match heartbeat.recv().await {
@@ -125,7 +128,7 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
     });
     tokio::spawn(stdin_loop(stdin, stdin_rx, signer.clone()));
     tokio::spawn(exit_with_parent(kernel.interrupt.clone()));
-    kernel.publish_status(None, "starting");
+    kernel.publish_status(None, "starting").await;
     {
         let kernel = kernel.clone();
         tokio::spawn(async move { control_loop(kernel, control).await });
@@ -157,17 +160,6 @@ async fn exit_with_parent(interrupt: Arc<Interrupt>) {
             tracing::info!("the parent process {parent} is gone; exiting");
             interrupt.fire();
             std::process::exit(0);
-        }
-    }
-}
-
-async fn iopub_loop(mut socket: PubSocket, mut rx: UnboundedReceiver<Message>, signer: Signer) {
-    while let Some(mut message) = rx.recv().await {
-        message.identities = vec![Bytes::from(format!("kernel.{}", message.header.msg_type))];
-        if let Some(zmq) = to_zmq(wire::encode(&message, &signer))
-            && let Err(err) = socket.send(zmq).await
-        {
-            tracing::warn!("iopub: {err}");
         }
     }
 }
@@ -228,17 +220,26 @@ async fn send(socket: &mut RouterSocket, signer: &Signer, message: &Message) {
 }
 
 impl Kernel {
-    fn publish(&self, message: Message) {
-        let _ = self.iopub.send(message);
+    async fn publish(&self, mut message: Message) {
+        message.identities = vec![Bytes::from(format!("kernel.{}", message.header.msg_type))];
+        let Some(zmq) = to_zmq(wire::encode(&message, &self.signer)) else { return };
+        if let Err(err) = self.iopub.lock().await.send(zmq).await {
+            tracing::warn!("iopub: {err}");
+        }
     }
 
-    fn publish_status(&self, parent: Option<&Message>, state: &str) {
+    /// [`Kernel::publish`] from a thread outside the runtime's workers (a cell's).
+    fn publish_blocking(&self, message: Message) {
+        self.runtime.block_on(self.publish(message));
+    }
+
+    async fn publish_status(&self, parent: Option<&Message>, state: &str) {
         let content = wire::Status { execution_state: state };
         let message = match parent {
             Some(parent) => Message::child(parent, &self.session_id, "status", content),
             None => Message::orphan(&self.session_id, "status", content),
         };
-        self.publish(message);
+        self.publish(message).await;
     }
 
     fn reply(&self, parent: &Message, msg_type: &str, content: Json) -> Message {
@@ -249,7 +250,7 @@ impl Kernel {
 async fn control_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
     loop {
         let Some(request) = recv(&mut socket, &kernel.signer, "control").await else { continue };
-        kernel.publish_status(Some(&request), "busy");
+        kernel.publish_status(Some(&request), "busy").await;
         match request.msg_type() {
             "shutdown_request" => {
                 let restart =
@@ -257,7 +258,7 @@ async fn control_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
                 kernel.interrupt.fire();
                 let reply = kernel.reply(&request, "shutdown_reply", json!({"status": "ok", "restart": restart}));
                 send(&mut socket, &kernel.signer, &reply).await;
-                kernel.publish_status(Some(&request), "idle");
+                kernel.publish_status(Some(&request), "idle").await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 tracing::info!("shutdown requested");
                 std::process::exit(0);
@@ -273,14 +274,14 @@ async fn control_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
             }
             other => tracing::warn!("control: unsupported {other}"),
         }
-        kernel.publish_status(Some(&request), "idle");
+        kernel.publish_status(Some(&request), "idle").await;
     }
 }
 
 async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
     loop {
         let Some(request) = recv(&mut socket, &kernel.signer, "shell").await else { continue };
-        kernel.publish_status(Some(&request), "busy");
+        kernel.publish_status(Some(&request), "busy").await;
         let reply = handle_shell(&kernel, &request).await;
         let failed = reply.as_ref().is_some_and(|(msg_type, content)| msg_type == "execute_reply" && content["status"] == "error");
         // Taken before the reply goes out: what a client sends after seeing it is not queued.
@@ -293,9 +294,9 @@ async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
             let reply = kernel.reply(&request, &msg_type, content);
             send(&mut socket, &kernel.signer, &reply).await;
         }
-        kernel.publish_status(Some(&request), "idle");
+        kernel.publish_status(Some(&request), "idle").await;
         for request in queued {
-            kernel.publish_status(Some(&request), "busy");
+            kernel.publish_status(Some(&request), "busy").await;
             let reply = if request.msg_type() == "execute_request" {
                 let count = *kernel.execution_count.lock().unwrap_or_else(|p| p.into_inner());
                 Some((
@@ -309,7 +310,7 @@ async fn shell_loop(kernel: Arc<Kernel>, mut socket: RouterSocket) {
                 let reply = kernel.reply(&request, &msg_type, content);
                 send(&mut socket, &kernel.signer, &reply).await;
             }
-            kernel.publish_status(Some(&request), "idle");
+            kernel.publish_status(Some(&request), "idle").await;
         }
     }
 }
@@ -354,11 +355,9 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 *count
             };
             if !args.silent {
-                kernel.publish(kernel.reply(
-                    request,
-                    "execute_input",
-                    json!(wire::ExecuteInput { code: &args.code, execution_count: count }),
-                ));
+                kernel
+                    .publish(kernel.reply(request, "execute_input", json!(wire::ExecuteInput { code: &args.code, execution_count: count })))
+                    .await;
             }
             let (kernel2, parent) = (kernel.clone(), request.clone());
             let record = args.store_history && !args.silent;
@@ -395,7 +394,7 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
                 Ok((user_expressions, payload)) => reply("execute_reply", wire::execute_reply_ok(count, user_expressions, payload)),
                 Err(error) => {
                     if !args.silent {
-                        kernel.publish(kernel.reply(request, "error", json!(error)));
+                        kernel.publish(kernel.reply(request, "error", json!(error))).await;
                     }
                     reply("execute_reply", wire::execute_reply_error(count, &error))
                 }
@@ -443,7 +442,7 @@ async fn handle_shell(kernel: &Arc<Kernel>, request: &Message) -> Option<(String
         "comm_info_request" => reply("comm_info_reply", json!({"status": "ok", "comms": {}})),
         "comm_open" => {
             if let Ok(open) = serde_json::from_value::<wire::CommOpen>(request.content.clone()) {
-                kernel.publish(kernel.reply(request, "comm_close", json!({"comm_id": open.comm_id, "data": {}})));
+                kernel.publish(kernel.reply(request, "comm_close", json!({"comm_id": open.comm_id, "data": {}}))).await;
             }
             None
         }
@@ -554,7 +553,7 @@ impl Frontend for CellFrontend<'_> {
             return;
         }
         let name = if name == "stderr" { "stderr" } else { "stdout" };
-        self.kernel.publish(self.kernel.reply(self.parent, "stream", json!(wire::Stream { name, text })));
+        self.kernel.publish_blocking(self.kernel.reply(self.parent, "stream", json!(wire::Stream { name, text })));
     }
 
     fn display(&mut self, data: MimeBundle, display_id: Option<&str>, update: bool) {
@@ -563,7 +562,7 @@ impl Frontend for CellFrontend<'_> {
         }
         let msg_type = if update && display_id.is_some() { "update_display_data" } else { "display_data" };
         let content = DisplayData { data, metadata: json!({}), transient: display_id.map(|id| Transient { display_id: id.to_owned() }) };
-        self.kernel.publish(self.kernel.reply(self.parent, msg_type, json!(content)));
+        self.kernel.publish_blocking(self.kernel.reply(self.parent, msg_type, json!(content)));
     }
 
     fn result(&mut self, data: MimeBundle) {
@@ -572,7 +571,7 @@ impl Frontend for CellFrontend<'_> {
             return;
         }
         let content = ExecuteResult { execution_count: self.count, data, metadata: json!({}) };
-        self.kernel.publish(self.kernel.reply(self.parent, "execute_result", json!(content)));
+        self.kernel.publish_blocking(self.kernel.reply(self.parent, "execute_result", json!(content)));
     }
 
     fn page(&mut self, data: MimeBundle) {
@@ -583,7 +582,7 @@ impl Frontend for CellFrontend<'_> {
         if self.silent {
             return;
         }
-        self.kernel.publish(self.kernel.reply(self.parent, "clear_output", json!({ "wait": wait })));
+        self.kernel.publish_blocking(self.kernel.reply(self.parent, "clear_output", json!({ "wait": wait })));
     }
 
     fn input(&mut self, prompt: &str, password: bool) -> Option<String> {
