@@ -1,6 +1,6 @@
-//! The kernel's event loop (evcxr's shape, style.md 4.1): one task per socket, execution on a
-//! blocking thread behind a mutex, iopub fed through one channel so its order is the order
-//! things happened. Bad messages are logged and dropped; nothing a client sends ends the loop.
+//! The kernel's event loop (evcxr's shape, style.md 4.1): one task per receiving socket,
+//! execution on a blocking thread behind a mutex, iopub written by whoever publishes under one
+//! lock, so its order is the order things happened. Bad messages are logged and dropped; nothing a client sends ends the loop.
 //!
 //! Start-up does the least it can before the sockets answer: read the connection file, bind,
 //! spawn the loops. The project is read afterwards on a blocking thread, so kernel_info,
