@@ -78,6 +78,9 @@ pub fn check_supported(block_uuid: &str, configuration: &serde_json::Value) -> a
 /// `block_output('uuid')`, `variables('x')`, `env_var('X', default)` and every global variable
 /// as a bare name. Unknown names are errors (Mage's second render is strict).
 pub fn render(template: &str, inputs: &[SqlInput], globals: &serde_json::Map<String, serde_json::Value>) -> anyhow::Result<String> {
+    if !["{{", "{%", "{#"].iter().any(|open| template.contains(open)) {
+        return Ok(template.to_owned()); // no template syntax: the text renders as itself
+    }
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -147,6 +150,7 @@ mod tests {
         let text = "SELECT * FROM {{df_1}} JOIN {{ block_output('load/raw') }} LIMIT {{ variables('limit') }} -- {{ limit }} {{ env_var('WAND_SURELY_UNSET_X', 'dflt') }}";
         assert_eq!(render(text, &inputs, &globals).unwrap(), "SELECT * FROM load_raw JOIN load_raw LIMIT 5 -- 5 dflt");
         assert!(render("{{ nope }}", &inputs, &globals).is_err());
+        assert_eq!(render("SELECT '}}' AS x\n", &inputs, &globals).unwrap(), "SELECT '}}' AS x\n");
     }
 
     #[test]
