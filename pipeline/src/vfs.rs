@@ -61,15 +61,14 @@ struct FileStamp {
 
 impl FileStamp {
     fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            modified: meta.modified().ok(),
-            len: meta.len(),
-            inode: meta.ino(),
-            is_file: meta.is_file(),
-            is_dir: meta.is_dir(),
-        })
+        // A file replaced by a rename (as many editors save) is a new inode; the crate is
+        // otherwise portable, so elsewhere the time and size have to do.
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode, is_file: meta.is_file(), is_dir: meta.is_dir() })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The kernel's event loop (evcxr's shape, style.md 4.1): one task per receiving socket,
 //! execution on a blocking thread behind a mutex, iopub written by whoever publishes under one
-//! lock, so its order is the order things happened. Bad messages are logged and dropped; nothing a client sends ends the loop.
+//! lock, so its order is the order things happened. Bad messages are logged and dropped;
+//! nothing a client sends ends the loop.
 //!
 //! Start-up does the least it can before the sockets answer: read the connection file, bind,
 //! spawn the loops. The project is read afterwards on a blocking thread, so kernel_info,
@@ -139,9 +140,9 @@ async fn serve(info: ConnectionInfo) -> anyhow::Result<()> {
             LazyLock::force(&kernel.session);
         });
     }
-    // Spawned rather than run by `block_on` on the main thread: on a worker, the iopub task it
-    // wakes with each message runs next on the same thread instead of after a cross-thread
-    // wake-up (measured: 0.06 ms less per execute round trip).
+    // Spawned onto a runtime worker rather than run by `block_on` on the main thread, which
+    // the runtime would have to wake from another thread for every request (measured: 0.06 ms
+    // less per execute round trip).
     tokio::spawn(shell_loop(kernel, shell)).await?;
     Ok(())
 }

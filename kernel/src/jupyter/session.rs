@@ -237,8 +237,9 @@ impl Session {
                 )
             })?;
             self.project = Some(self.load(&root));
+        } else {
+            self.reload();
         }
-        self.reload();
         let project = self.project.as_ref().unwrap();
         if !project.pipelines.contains_key(uuid) {
             if !create {
