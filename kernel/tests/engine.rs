@@ -350,6 +350,48 @@ fn an_output_that_cannot_be_stored_fails_its_block_and_nothing_downstream_succee
 }
 
 #[test]
+fn a_frame_the_worker_cannot_write_fails_its_block() {
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("next", "transformer", "python", &["load"], "")], "");
+    p.write("data_loaders/load.py", "import pandas as pd\n\n@data_loader\ndef f():\n    return pd.DataFrame({'x': [1, 2]})\n");
+    p.write("transformers/next.py", "@transformer\ndef f(df):\n    return len(df)\n");
+    // The worker writes frames under .wand/staging; a file there makes that impossible.
+    let wand_dir = p.root.join(".mage_data/pipelines/p/.wand");
+    std::fs::create_dir_all(&wand_dir).unwrap();
+    std::fs::write(wand_dir.join("staging"), "not a folder").unwrap();
+    let (record, events) = p.run(options());
+    let load = block(&record, "load");
+    assert_eq!(load.status, BlockStatus::Failed, "{events:#?}");
+    let err = load.error.as_ref().unwrap();
+    assert_eq!(err.ename, "OutputError", "{err:?}");
+    assert!(err.evalue.contains("could not write output 0"), "{err:?}");
+    assert!(matches!(status(&record, "next"), BlockStatus::Failed | BlockStatus::Skipped), "{record:#?}");
+    assert!(!p.output("load", 0).exists());
+}
+
+#[test]
+fn a_frame_changed_in_place_downstream_is_stored_as_its_block_returned_it() {
+    // The worker writes the loader's file while the transformer already runs on the same
+    // frame and changes it in place: the stored output must not see that change.
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("clobber", "transformer", "python", &["load"], "")], "");
+    p.write(
+        "data_loaders/load.py",
+        "import numpy as np\nimport pandas as pd\n\n@data_loader\ndef f():\n    \
+         return pd.DataFrame({'x': np.arange(2_000_000, dtype='float64'), 'y': np.ones(2_000_000)})\n",
+    );
+    p.write("transformers/clobber.py", "@transformer\ndef f(df):\n    df.iloc[:, 0] = -1.0\n    df.iloc[:, 1] = -1.0\n    return float(df['x'].sum())\n");
+    let (record, events) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{events:#?}");
+    assert_eq!(p.json_output("clobber", 0), serde_json::json!(-2_000_000.0));
+    let parquet = p.output("load", 0).join("data.parquet");
+    let out = std::process::Command::new(python())
+        .args(["-c", "import sys, pandas; df = pandas.read_parquet(sys.argv[1]); print(int(df['x'].sum()), int(df['y'].sum()))"])
+        .arg(&parquet)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1999999000000 2000000", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn resume_reruns_failed_and_skipped_blocks() {
     let p = chain_project();
     p.write("fail", "");

@@ -29,6 +29,8 @@ class Worker:
             env=e,
         )
         self.msgs = queue.Queue()
+        # `output_stored` messages (PROTOCOL.md 6.6.6) can come during a later request: kept apart.
+        self.stored = queue.Queue()
         self.stderr_chunks = []
         threading.Thread(target=self._read_out, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
@@ -56,7 +58,7 @@ class Worker:
             (plen,) = struct.unpack(">Q", self._read_exact(8))
             payload = self._read_exact(plen) if plen else b""
             header["_payload"] = payload
-            self.msgs.put(header)
+            (self.stored if header["type"] == "output_stored" else self.msgs).put(header)
 
     def _read_err(self):
         while True:
@@ -109,16 +111,21 @@ class Worker:
                 self.send({"type": "input_reply", "id": rid, "value": value})
                 continue
             if t == "block_result":
-                n_outputs = len(msg["outputs"])
+                # Frames written to files (encoding "parquet") are not sent as `output` messages.
+                inline = [o["index"] for o in msg["outputs"] if o["encoding"] != "parquet"]
                 final = msg
-                if n_outputs == 0:
+                if not inline:
                     return final, got
                 continue
             if t == "output":
-                if msg["index"] == n_outputs - 1:
+                if msg["index"] == inline[-1]:
                     return final, got
                 continue
             return msg, got
+
+    def wait_stored(self, timeout=30):
+        """The next `output_stored` message."""
+        return self.stored.get(timeout=timeout)
 
     def run_block(self, **fields):
         fields.setdefault("block_type", "custom")

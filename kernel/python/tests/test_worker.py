@@ -497,6 +497,102 @@ def test_polars_frames_round_trip_through_arrow(worker, project):
     assert json_of(outputs_of(msgs)[0]) == "pandas"
 
 
+def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, project, tmp_path):
+    import pyarrow.parquet as pq
+
+    f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+        import pandas as pd
+
+        @data_loader
+        def load(*args, **kwargs):
+            df = pd.DataFrame({"a": [1, 2, 3], "s": ["x", "y", None]}).set_index("s")
+            return df, {"n": 3}
+    """))
+    out_dir = str(tmp_path / "staged")
+    final, msgs = worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                   project_path=project.path, output_dir=out_dir)
+    assert final["status"] == "ok", final
+    first_id = final["id"]
+    frame, meta = final["outputs"]
+    assert frame["encoding"] == "parquet" and frame["rows"] == 3 and frame["index_columns"] == ["s"]
+    assert frame["path"] == os.path.join(out_dir, "output_0", "data.parquet")
+    # the JSON value is still sent inline; the frame is not sent at all
+    (inline,) = outputs_of(msgs)
+    assert inline["index"] == 1 and json_of(inline) == {"n": 3}
+    # a downstream block runs while (or after) the file is written, on the same frame
+    g = project.block("transformers/t.py", TRANSFORMER_HDR + dedent("""
+        @transformer
+        def t(outputs, *args, **kwargs):
+            df, meta = outputs  # a parent with two outputs passes both
+            return int(df["a"].sum()) * meta["n"]
+    """))
+    final, msgs = worker.run_block(block_uuid="t", block_type="transformer", file_path=g,
+                                   project_path=project.path, upstream_keys=["l"], output_dir=str(tmp_path / "t"))
+    assert final["status"] == "ok", final
+    assert json_of(outputs_of(msgs)[0]) == 18
+    stored = worker.wait_stored()
+    assert stored["id"] == first_id and stored["index"] == 0
+    assert stored["path"] == frame["path"] and "error" not in stored, stored
+    assert stored["bytes"] == os.path.getsize(frame["path"])
+    back = pq.read_table(frame["path"]).to_pandas()  # pandas metadata restores the index
+    assert back.index.name == "s" and back["a"].tolist() == [1, 2, 3]
+    assert not os.path.exists(frame["path"] + ".tmp")
+    # a block whose tests fail keeps its frames inline: nothing is written for it
+    h = project.block("data_loaders/h.py", LOADER_HDR + dedent("""
+        import pandas as pd
+
+        @data_loader
+        def load(*args, **kwargs):
+            return pd.DataFrame({"a": [1]})
+
+        @test
+        def never(df):
+            assert False
+    """))
+    final, msgs = worker.run_block(block_uuid="h", block_type="data_loader", file_path=h, project_path=project.path,
+                                   output_dir=str(tmp_path / "h"), run_tests=True)
+    assert final["status"] == "error" and outputs_of(msgs)[0]["encoding"] == "arrow"
+    assert not (tmp_path / "h").exists()
+
+
+def test_a_pandas_frame_is_copied_before_its_file_is_written():
+    """The next block may change its input in place while the file is written: the table the
+    writer holds must not share memory with the frame (pyarrow shares numeric columns)."""
+    from wand_worker import codec
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3]})
+    meta, table, payload = codec.encode_for_file(df)
+    assert meta["encoding"] == "parquet" and payload == b""
+    df.loc[0, "a"] = 99.0
+    df["b"] += 10
+    df.iloc[1, 0] = -1.0
+    assert table.column("a").to_pylist() == [1.0, 2.0, 3.0]
+    assert table.column("b").to_pylist() == [1, 2, 3]
+    # other values are encoded as usual
+    meta, table, payload = codec.encode_for_file({"k": 1})
+    assert table is None and meta["encoding"] == "json" and json.loads(payload) == {"k": 1}
+
+
+def test_a_frame_that_cannot_be_written_is_reported(worker, project, tmp_path):
+    f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+        import pandas as pd
+
+        @data_loader
+        def load(*args, **kwargs):
+            return pd.DataFrame({"a": [1, 2]})
+    """))
+    blocker = tmp_path / "staged"
+    blocker.write_text("a file where the output folder should be")
+    final, _ = worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                project_path=project.path, output_dir=str(blocker))
+    assert final["status"] == "ok" and final["outputs"][0]["encoding"] == "parquet"
+    stored = worker.wait_stored()
+    assert stored["index"] == 0 and "cannot write" in stored["error"], stored
+    # the worker goes on serving
+    final, _ = worker.request("ping")
+    assert final["type"] == "ok"
+
+
 def test_json_and_opaque_values(worker, project):
     f = project.block("custom/c.py", dedent("""
         import datetime
@@ -554,7 +650,7 @@ def test_stream_events_arrive_before_block_result(worker, project):
     assert json_of(outputs_of(msgs)[0]) == 7
     # C-level writes to fd 1 go to the worker's stderr, never into the protocol
     deadline = time.time() + 5
-    while "raw fd 1 write" not in worker.stderr and time.time() < deadline:
+    while not ("raw fd 1 write" in worker.stderr and "from a child process" in worker.stderr) and time.time() < deadline:
         time.sleep(0.05)
     assert "raw fd 1 write" in worker.stderr and "from a child process" in worker.stderr
 

@@ -3,6 +3,7 @@
 import datetime
 import json
 import math
+import os
 
 import pyarrow as pa
 
@@ -137,57 +138,61 @@ def _pandas_frame_to_arrow(df):
     return table, list(index_cols)
 
 
-def encode(value):
-    """Return (meta, payload). meta always has 'encoding' and 'python_type'.
+def _frame_table(value, meta):
+    """The Arrow table of a frame value (pandas, polars, pyarrow), with its `mage_type` put in
+    `meta`; None for any other value. Raises when Arrow cannot convert the frame."""
+    if pd is not None and isinstance(value, pd.DataFrame):
+        table, index_cols = _pandas_frame_to_arrow(value)
+        meta["mage_type"] = "dataframe"
+        meta["index_columns"] = index_cols
+        return table
+    if pd is not None and isinstance(value, pd.Series):
+        name = value.name if value.name is not None else "0"
+        table, index_cols = _pandas_frame_to_arrow(value.to_frame(name=str(name)))
+        meta["mage_type"] = "series_pandas"
+        meta["index_columns"] = index_cols
+        return table
+    if _is_polars(value, "DataFrame"):
+        meta["mage_type"] = "polars_dataframe"
+        return value.to_arrow()
+    if _is_polars(value, "Series"):
+        meta["mage_type"] = "polars_series"
+        return value.to_frame().to_arrow()
+    if isinstance(value, pa.Table):
+        meta["mage_type"] = "dataframe"
+        return value
+    if isinstance(value, pa.RecordBatch):
+        meta["mage_type"] = "dataframe"
+        return pa.Table.from_batches([value])
+    return None
 
-    'mage_type' tells which Mage variable type (spec 7.2) the value corresponds to.
-    """
-    ptype = python_type(value)
-    table = None
-    meta = {"python_type": ptype}
-    try:
-        if pd is not None and isinstance(value, pd.DataFrame):
-            table, index_cols = _pandas_frame_to_arrow(value)
-            meta["mage_type"] = "dataframe"
-            meta["index_columns"] = index_cols
-        elif pd is not None and isinstance(value, pd.Series):
-            name = value.name if value.name is not None else "0"
-            frame = value.to_frame(name=str(name))
-            table, index_cols = _pandas_frame_to_arrow(frame)
-            meta["mage_type"] = "series_pandas"
-            meta["index_columns"] = index_cols
-        elif _is_polars(value, "DataFrame"):
-            table = value.to_arrow()
-            meta["mage_type"] = "polars_dataframe"
-        elif _is_polars(value, "Series"):
-            table = value.to_frame().to_arrow()
-            meta["mage_type"] = "polars_series"
-        elif isinstance(value, pa.Table):
-            table = value
-            meta["mage_type"] = "dataframe"
-        elif isinstance(value, pa.RecordBatch):
-            table = pa.Table.from_batches([value])
-            meta["mage_type"] = "dataframe"
-    except Exception as e:  # e.g. mixed-type object columns arrow cannot convert
-        meta.update(
-            {
-                "encoding": "opaque",
-                "mage_type": "custom_object",
-                "repr": _safe_repr(value),
-                "conversion_error": "%s: %s" % (type(e).__name__, e),
-            }
-        )
-        return meta, b""
-    if table is not None:
-        meta.update(
-            {
-                "encoding": "arrow",
-                "rows": table.num_rows,
-                "columns": table.num_columns,
-                "schema": _schema(table),
-            }
-        )
-        return meta, _ipc_stream(table)
+
+def _not_convertible(meta, value, error):
+    """A frame Arrow cannot convert (e.g. a mixed-type object column) stays in the worker."""
+    meta.update(
+        {
+            "encoding": "opaque",
+            "mage_type": "custom_object",
+            "repr": _safe_repr(value),
+            "conversion_error": "%s: %s" % (type(error).__name__, error),
+        }
+    )
+    return meta
+
+
+def _describe(meta, table, encoding):
+    meta.update(
+        {
+            "encoding": encoding,
+            "rows": table.num_rows,
+            "columns": table.num_columns,
+            "schema": _schema(table),
+        }
+    )
+
+
+def _encode_plain(meta, value):
+    """(meta, payload) of a value that is not a frame: JSON, or opaque."""
     try:
         doc = _to_json(value)
     except _NotJson:
@@ -196,6 +201,56 @@ def encode(value):
     meta["encoding"] = "json"
     meta["mage_type"] = None
     return meta, json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def encode(value):
+    """Return (meta, payload). meta always has 'encoding' and 'python_type'.
+
+    'mage_type' tells which Mage variable type (spec 7.2) the value corresponds to.
+    """
+    meta = {"python_type": python_type(value)}
+    try:
+        table = _frame_table(value, meta)
+    except Exception as e:
+        return _not_convertible(meta, value, e), b""
+    if table is None:
+        return _encode_plain(meta, value)
+    _describe(meta, table, "arrow")
+    return meta, _ipc_stream(table)
+
+
+def encode_for_file(value):
+    """Return (meta, table, payload) for an output the worker writes to a Parquet file itself
+    (PROTOCOL.md 6.6.6): a frame comes back as an Arrow table with encoding "parquet" and an
+    empty payload; any other value as `encode` gives it, with table None.
+
+    The table of a pandas value is a copy: pyarrow shares numeric columns with pandas, and the
+    next block may change the frame in place while the file is being written. Polars and Arrow
+    data are immutable, so their tables are used as they are."""
+    meta = {"python_type": python_type(value)}
+    try:
+        table = _frame_table(value, meta)
+    except Exception as e:
+        return _not_convertible(meta, value, e), None, b""
+    if table is None:
+        meta, payload = _encode_plain(meta, value)
+        return meta, None, payload
+    _describe(meta, table, "parquet")
+    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+        table = pa.ipc.open_stream(_ipc_stream(table)).read_all()
+    return meta, table, b""
+
+
+def write_parquet(table, path):
+    """Writes `table` to `path` through a temporary file (zstd level 1: about the size of the
+    default level for a quarter less CPU). Returns the file's size."""
+    import pyarrow.parquet as pq
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    pq.write_table(table, tmp, compression="zstd", compression_level=1)
+    os.replace(tmp, path)
+    return os.path.getsize(path)
 
 
 def _safe_repr(value, limit=2000):
@@ -252,4 +307,4 @@ def html_repr(value):
     return out if isinstance(out, str) else None
 
 
-__all__ = ["encode", "decode", "table_to_frame", "html_repr", "python_type", "polars"]
+__all__ = ["encode", "encode_for_file", "write_parquet", "decode", "table_to_frame", "html_repr", "python_type", "polars"]

@@ -345,19 +345,31 @@ def run_block(worker, req):
         record_modules(worker, project_path)
 
     result["duration_user_s"] = round(user_time, 6)
+    files = []
     if outputs is not None:
         from wand_worker import codec  # imported here: the block ran while pyarrow loaded
 
+        # Frames of a block that succeeded go to files the worker writes itself (6.6.6).
+        output_dir = req.get("output_dir") if result["status"] == "ok" else None
         for i, value in enumerate(outputs):
-            meta, data = codec.encode(value)
+            if output_dir:
+                meta, table, data = codec.encode_for_file(value)
+            else:
+                (meta, data), table = codec.encode(value), None
             meta["index"] = i
+            if table is not None:
+                meta["path"] = os.path.join(output_dir, "output_%d" % i, "data.parquet")
+                files.append((i, table, meta["path"]))
+            else:
+                encoded.append((meta, data))
             result["outputs"].append(dict(meta))
-            encoded.append((meta, data))
     worker.reply(result)
     for meta, data in encoded:
         msg = {"type": "output", "id": rid, "block_uuid": block_uuid}
         msg.update(meta)
         worker.send(msg, data)
+    for index, table, path in files:
+        worker.files.submit(rid, index, table, path)
 
 
 def _assert_lineno(tb, file_path):

@@ -13,6 +13,7 @@ import threading
 import traceback
 
 from wand_worker import PROTOCOL_VERSION, protocol
+from wand_worker.files import OutputFiles
 from wand_worker.store import Store
 
 # The running worker, for the mage_ai.io shim (io_request, PROTOCOL.md 6.14).
@@ -173,6 +174,7 @@ class Worker:
         self.deferred = collections.deque()
         self.eof = False
         self.scratch = None  # created lazily (wand_worker.scratch)
+        self.files = OutputFiles(self)
         self.module_mtimes = {}
         self.io_seq = 0
 
@@ -387,6 +389,7 @@ class Worker:
             item = self.next_item()
             kind = item[0]
             if kind == "eof":
+                self.files.drain()
                 return 0
             if kind == "fatal":
                 msg = "broken framing on stdin: %s" % item[1]
@@ -401,6 +404,7 @@ class Worker:
                 continue
             header, payload = item[1], item[2]
             if header["type"] == "shutdown":
+                self.files.drain()
                 if header.get("id") is not None:
                     self.send({"type": "ok", "id": header["id"]})
                 return 0

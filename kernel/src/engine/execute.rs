@@ -22,6 +22,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use pipeline::model::Section;
 use pipeline::runrecord::{self, BlockError, BlockRun, BlockStatus, RunRecord, RunStatus, TestResult};
 use pipeline::{BlockType, Language, Project};
@@ -443,6 +444,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         sink(&event);
     }
     drop(shared.worker.lock().unwrap().take());
+    store::clean_staging(&vars_dir, pipeline_uuid, &run_id);
     record.finished_at = Some(now());
     record.status = if options.cancel.load(Ordering::SeqCst) {
         RunStatus::Cancelled
@@ -498,8 +500,10 @@ struct Attempt {
 enum Produced {
     /// Outputs already decoded (SQL blocks).
     Outputs(Vec<Output>),
-    /// Values as the worker sent them (Arrow IPC streams, JSON), decoded while being stored.
-    Frames(Vec<python::Frame>),
+    /// A Python block's outputs: frames the worker is writing to files in `staging` (awaited
+    /// through `files` with the request `id`), other values as it sent them (`frames`: JSON,
+    /// or an Arrow stream when it could not write a file), in the order of `metas`.
+    Worker { id: i64, metas: Vec<Json>, frames: Vec<python::Frame>, files: Arc<python::StoredFiles>, staging: PathBuf },
 }
 
 fn run_with_retries(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Outcome {
@@ -586,15 +590,48 @@ fn wait_stored(shared: &Shared, uuid: &str) -> anyhow::Result<()> {
 /// Writes outputs to the variables dir with their provenance, and keeps them for downstream
 /// blocks. Returns the first output's shape.
 fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<Msg>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
-    let outputs = match produced {
-        Produced::Outputs(outputs) => outputs,
-        Produced::Frames(frames) => {
+    let mut staged = None;
+    let outputs: Vec<store::Pending> = match produced {
+        Produced::Outputs(outputs) => outputs.into_iter().map(store::Pending::Value).collect(),
+        Produced::Worker { id, metas, frames, files, staging } => {
+            staged = Some(staging);
             let mut on_stream = |name: &str, text: &str| {
                 let _ = tx.send(Msg::Event(EngineEvent::Stream { block: spec.uuid.clone(), name: name.to_owned(), text: text.to_owned() }));
             };
-            frames.into_iter().map(|frame| convert_output(frame, &mut on_stream)).collect()
+            let mut frames = frames.into_iter();
+            let mut pending = Vec::new();
+            for meta in &metas {
+                if meta["encoding"] == "parquet" {
+                    let index = meta["index"].as_u64().unwrap_or_default();
+                    let wrote = files.wait(id, index);
+                    pending.push(store::Pending::File {
+                        path: wrote.inspect_err(|_| remove_staging(staged.as_deref()))?,
+                        mage_type: meta["mage_type"].as_str().map(str::to_owned),
+                        rows: meta["rows"].as_u64().unwrap_or_default(),
+                        columns: meta["columns"].as_u64().unwrap_or_default(),
+                    });
+                } else {
+                    let frame = frames.next().context("the worker sent fewer outputs than it announced")?;
+                    pending.push(store::Pending::Value(convert_output(frame, &mut on_stream)));
+                }
+            }
+            pending
         }
     };
+    let stored = install(shared, spec, outputs);
+    remove_staging(staged.as_deref());
+    stored
+}
+
+fn remove_staging(staging: Option<&std::path::Path>) {
+    if let Some(staging) = staging {
+        let _ = std::fs::remove_dir_all(staging);
+    }
+}
+
+/// Moves or writes a block's outputs into the variables dir with their provenance, and keeps
+/// those held in memory for downstream blocks. Returns the first output's shape.
+fn install(shared: &Shared, spec: &Spec, outputs: Vec<store::Pending>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
     // The data versions of the upstream outputs this block read (stored before this one).
     let mut inputs = Vec::new();
     for up in &spec.upstream {
@@ -603,8 +640,17 @@ fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<M
         inputs.push((up.clone(), version));
     }
     let dir = store::block_dir(&shared.vars_dir, &shared.pipeline, &spec.uuid);
-    let bytes = store::write_outputs(&dir, &outputs)?;
-    let shape = outputs.first().and_then(Output::shape);
+    let shape = outputs.first().and_then(store::Pending::shape);
+    let n_outputs = outputs.len();
+    // Frames the worker wrote are read back from their files when needed (SQL scans them).
+    let in_memory: Option<Vec<Output>> = outputs
+        .iter()
+        .map(|it| match it {
+            store::Pending::Value(output) => Some(output.clone()),
+            store::Pending::File { .. } => None,
+        })
+        .collect();
+    let bytes = store::install_outputs(&dir, outputs)?;
     let provenance = Provenance {
         version: PROVENANCE_VERSION,
         code_version: spec.code_version.clone(),
@@ -613,13 +659,15 @@ fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<M
         data_version: freshness::data_version(&bytes),
         run_id: shared.run_id.clone(),
         finished_at: now(),
-        n_outputs: outputs.len(),
+        n_outputs,
         rows: shape.map(|it| it.0),
         columns: shape.map(|it| it.1),
     };
     store::write_provenance(&dir, &provenance)?;
     shared.provenance.lock().unwrap().insert(spec.uuid.clone(), provenance);
-    shared.outputs.lock().unwrap().insert(spec.uuid.clone(), Arc::new(outputs));
+    if let Some(outputs) = in_memory {
+        shared.outputs.lock().unwrap().insert(spec.uuid.clone(), Arc::new(outputs));
+    }
     Ok((shape.map(|it| it.0), shape.map(|it| it.1)))
 }
 
@@ -638,6 +686,23 @@ fn outputs_of(shared: &Shared, uuid: &str) -> anyhow::Result<Arc<Vec<Output>>> {
     let outputs = Arc::new(store::read_outputs(&store::block_dir(&shared.vars_dir, &shared.pipeline, uuid), n)?);
     shared.outputs.lock().unwrap().insert(uuid.to_owned(), outputs.clone());
     Ok(outputs)
+}
+
+/// An upstream block as a SQL block reads it: from memory when this run holds its outputs,
+/// else from the variables dir, scanned lazily unless `eager`.
+fn sql_input(shared: &Shared, uuid: &str, eager: bool) -> anyhow::Result<sql::SqlInput> {
+    wait_stored(shared, uuid)?;
+    let held = shared.outputs.lock().unwrap().get(uuid).cloned();
+    if let Some(outputs) = held {
+        return Ok(sql::SqlInput::new(uuid.to_owned(), outputs));
+    }
+    let n = shared.provenance.lock().unwrap().get(uuid).map(|it| it.n_outputs);
+    match n {
+        Some(n) if !eager && shared.scope.contains(uuid) => {
+            sql::SqlInput::stored(uuid.to_owned(), &store::block_dir(&shared.vars_dir, &shared.pipeline, uuid), n)
+        }
+        _ => Ok(sql::SqlInput::new(uuid.to_owned(), outputs_of(shared, uuid)?)),
+    }
 }
 
 fn failed(err: BlockError) -> Attempt {
@@ -663,10 +728,12 @@ fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
 /// Runs a SQL block on a thread of its own, so a timeout or a cancellation ends the block
 /// (polars cannot be stopped midway: the query finishes in the background and is dropped).
 fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> Attempt {
+    // A Postgres block uploads its inputs, so it needs them whole; polars scans stored ones.
+    let eager = postgres::is_postgres(&spec.configuration);
     let mut inputs = Vec::new();
     for up in &spec.upstream {
-        match outputs_of(shared, up) {
-            Ok(outputs) => inputs.push(sql::SqlInput::new(up.clone(), outputs)),
+        match sql_input(shared, up, eager) {
+            Ok(input) => inputs.push(input),
             Err(err) => return failed(error("Exception", format!("{err:#}"))),
         }
     }
@@ -747,6 +814,9 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
         }
     }
     let file = spec.file.as_ref().map(|file| shared.root.join(file)).unwrap_or_default();
+    // The worker writes the block's frames to Parquet files here itself (PROTOCOL.md 6.6.6).
+    let staging = store::staging_dir(&shared.vars_dir, &shared.pipeline, &shared.run_id, &spec.uuid);
+    let _ = std::fs::remove_dir_all(&staging);
     let request = json!({
         "block_uuid": spec.uuid,
         "block_type": spec.block_type.map(|it| it.as_str()),
@@ -758,6 +828,7 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
         "configuration": spec.configuration,
         "run_tests": shared.run_tests,
         "run_id": shared.run_id,
+        "output_dir": staging,
     });
     let deadline = spec.timeout.map(|secs| Instant::now() + Duration::from_secs_f64(secs));
     let block = spec.uuid.clone();
@@ -776,11 +847,13 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
             let err = if interrupted == Some(Interrupted::TimedOut) { timed_out() } else { error("WorkerLost", message) };
             Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled }
         }
-        RunReply::Done { result, outputs } => {
+        RunReply::Done { id, result, outputs } => {
             let tests = result["tests"].as_array().map(|tests| tests.iter().map(test_result).collect()).unwrap_or_default();
             if result["status"] == "ok" {
                 worker.keys.insert(spec.uuid.clone());
-                return Attempt { outputs: Some(Produced::Frames(outputs)), tests, error: None, cancelled: false };
+                let metas = result["outputs"].as_array().cloned().unwrap_or_default();
+                let produced = Produced::Worker { id, metas, frames: outputs, files: worker.stored_files(), staging };
+                return Attempt { outputs: Some(produced), tests, error: None, cancelled: false };
             }
             worker.keys.remove(&spec.uuid);
             let err = if interrupted == Some(Interrupted::TimedOut) {

@@ -2,13 +2,14 @@
 //! unpacking the embedded worker, spawning it, framing, and running blocks with timeouts,
 //! interrupts and crash detection. A lost worker fails the request; the caller spawns a new one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -112,6 +113,54 @@ pub fn worker_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Frames the worker writes to Parquet files itself, in the background, while it already runs
+/// its next request (`output_stored`, PROTOCOL.md 6.6.6). The reader thread reports them here,
+/// so a block waits for its files without holding the worker.
+#[derive(Default)]
+pub struct StoredFiles {
+    state: Mutex<FilesState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct FilesState {
+    /// (request id, output index) -> the file, or why it was not written.
+    reported: HashMap<(i64, u64), Result<PathBuf, String>>,
+    /// Set when the worker is gone: files not reported by then never will be.
+    lost: Option<String>,
+}
+
+impl StoredFiles {
+    fn report(&self, header: &Json) {
+        let (Some(id), Some(index)) = (header["id"].as_i64(), header["index"].as_u64()) else { return };
+        let outcome = match header["error"].as_str() {
+            Some(error) => Err(error.to_owned()),
+            None => Ok(PathBuf::from(header["path"].as_str().unwrap_or_default())),
+        };
+        self.state.lock().unwrap().reported.insert((id, index), outcome);
+        self.changed.notify_all();
+    }
+
+    fn lose(&self, why: &str) {
+        self.state.lock().unwrap().lost.get_or_insert_with(|| why.to_owned());
+        self.changed.notify_all();
+    }
+
+    /// Waits until output `index` of request `id` is written; returns the file.
+    pub fn wait(&self, id: i64, index: u64) -> anyhow::Result<PathBuf> {
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if let Some(outcome) = state.reported.remove(&(id, index)) {
+                return outcome.map_err(|error| anyhow::format_err!("the Python worker could not write output {index}: {error}"));
+            }
+            if let Some(why) = &state.lost {
+                anyhow::bail!("the Python worker was lost before it wrote output {index} ({why})");
+            }
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+}
+
 enum Incoming {
     Frame(Frame),
     Stderr(String),
@@ -120,8 +169,10 @@ enum Incoming {
 
 /// What happened to a `run_block` request.
 pub enum RunReply {
-    /// `block_result` header and one `output` frame per output.
-    Done { result: Json, outputs: Vec<Frame> },
+    /// `block_result` header and one `output` frame per output sent inline (the outputs the
+    /// worker writes to files, with encoding `parquet`, are awaited through
+    /// [`Worker::stored_files`] with the request's `id`).
+    Done { id: i64, result: Json, outputs: Vec<Frame> },
     /// The worker died or broke the protocol; it must be replaced.
     Lost { message: String },
 }
@@ -142,6 +193,7 @@ pub struct Worker {
     pub python: PathBuf,
     /// Value-store keys the worker holds (block uuids).
     pub keys: HashSet<String>,
+    files: Arc<StoredFiles>,
     next_id: i64,
     lost: bool,
 }
@@ -168,20 +220,25 @@ impl Worker {
         let (tx, incoming) = mpsc::channel();
         let mut stdout = child.stdout.take().unwrap();
         let frames = tx.clone();
+        let files = Arc::new(StoredFiles::default());
+        let reported = files.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::with_capacity(1 << 16, &mut stdout);
+            // Reads until the worker exits, even once nobody takes frames any more: a block may
+            // still wait for a file the worker is writing.
             loop {
                 match read_frame(&mut reader) {
+                    Ok(Some(frame)) if frame.header["type"] == "output_stored" => reported.report(&frame.header),
                     Ok(Some(frame)) => {
-                        if frames.send(Incoming::Frame(frame)).is_err() {
-                            return;
-                        }
+                        let _ = frames.send(Incoming::Frame(frame));
                     }
                     Ok(None) => {
+                        reported.lose("it exited");
                         let _ = frames.send(Incoming::Closed(None));
                         return;
                     }
                     Err(err) => {
+                        reported.lose(&format!("its output broke the protocol: {err}"));
                         let _ = frames.send(Incoming::Closed(Some(err.to_string())));
                         return;
                     }
@@ -205,6 +262,7 @@ impl Worker {
             hello: Json::Null,
             python: python.to_path_buf(),
             keys: HashSet::new(),
+            files,
             next_id: 1,
             lost: false,
         };
@@ -262,6 +320,11 @@ impl Worker {
             );
         }
         Ok(worker)
+    }
+
+    /// The files this worker writes for `run_block` requests that named an `output_dir`.
+    pub fn stored_files(&self) -> Arc<StoredFiles> {
+        self.files.clone()
     }
 
     pub fn is_alive(&mut self) -> bool {
@@ -350,7 +413,7 @@ impl Worker {
         let mut outputs = Vec::new();
         loop {
             if let Some(result) = &result
-                && outputs.len() >= result["outputs"].as_array().map_or(0, Vec::len)
+                && outputs.len() >= inline_outputs(result)
             {
                 break;
             }
@@ -397,7 +460,7 @@ impl Worker {
                             let message = frame.header["message"].as_str().unwrap_or("unknown error").to_owned();
                             let result = json!({"status": "error", "outputs": [], "tests": [],
                                 "error": {"ename": "WorkerError", "evalue": message, "traceback": [], "lineno": null}});
-                            return (RunReply::Done { result, outputs: Vec::new() }, interrupted.map(|it| it.0));
+                            return (RunReply::Done { id, result, outputs: Vec::new() }, interrupted.map(|it| it.0));
                         }
                         _ => {}
                     }
@@ -418,7 +481,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
-        (RunReply::Done { result: result.unwrap_or_default(), outputs }, interrupted.map(|it| it.0))
+        (RunReply::Done { id, result: result.unwrap_or_default(), outputs }, interrupted.map(|it| it.0))
     }
 
     /// Interrupts the running request: SIGINT to the worker (its own process group, so nothing
@@ -446,6 +509,11 @@ impl Worker {
             }
         }
     }
+}
+
+/// How many `output` messages follow a `block_result`: one per output not written to a file.
+fn inline_outputs(result: &Json) -> usize {
+    result["outputs"].as_array().map_or(0, |outputs| outputs.iter().filter(|it| it["encoding"] != "parquet").count())
 }
 
 impl Drop for Worker {

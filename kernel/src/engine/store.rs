@@ -84,29 +84,82 @@ pub fn frame_from_ipc_stream(bytes: &[u8]) -> anyhow::Result<DataFrame> {
     IpcStreamReader::new(Cursor::new(bytes)).finish().context("cannot read the Arrow stream of an output")
 }
 
+/// An output on its way into the variables dir.
+pub enum Pending {
+    /// A value in memory, encoded here.
+    Value(Output),
+    /// A frame the Python worker already wrote as Parquet (into [`staging_dir`]): moved into
+    /// place, never loaded.
+    File { path: PathBuf, mage_type: Option<String>, rows: u64, columns: u64 },
+}
+
+impl Pending {
+    pub fn shape(&self) -> Option<(u64, u64)> {
+        match self {
+            Pending::Value(output) => output.shape(),
+            Pending::File { rows, columns, .. } => Some((*rows, *columns)),
+        }
+    }
+}
+
+/// Where the worker writes the frames of a block of run `run_id` before they are moved into
+/// the variables dir (beside the run records, out of Mage's `.variables`).
+pub fn staging_dir(variables_dir: &Path, pipeline_uuid: &str, run_id: &str, block_uuid: &str) -> PathBuf {
+    staging_root(variables_dir, pipeline_uuid).join(run_id).join(clean_name(block_uuid))
+}
+
+fn staging_root(variables_dir: &Path, pipeline_uuid: &str) -> PathBuf {
+    variables_dir.join("pipelines").join(pipeline_uuid).join(".wand").join("staging")
+}
+
+/// Deletes the staging folder of run `run_id`, and those of runs that ended without deleting
+/// theirs (killed) more than a day ago: a run still going is never touched.
+pub fn clean_staging(variables_dir: &Path, pipeline_uuid: &str, run_id: &str) {
+    let root = staging_root(variables_dir, pipeline_uuid);
+    let _ = std::fs::remove_dir_all(root.join(run_id));
+    let Ok(entries) = std::fs::read_dir(&root) else { return };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for entry in entries.flatten() {
+        let old = entry.metadata().and_then(|it| it.modified()).ok().and_then(|it| it.elapsed().ok()).is_some_and(|age| age > day);
+        if old {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Writes a block's outputs, deleting the previous ones first. Returns the bytes of each
 /// stored output (for the data version).
 pub fn write_outputs(dir: &Path, outputs: &[Output]) -> anyhow::Result<Vec<Vec<u8>>> {
+    install_outputs(dir, outputs.iter().cloned().map(Pending::Value).collect())
+}
+
+/// [`write_outputs`] for outputs of which some are already files.
+pub fn install_outputs(dir: &Path, outputs: Vec<Pending>) -> anyhow::Result<Vec<Vec<u8>>> {
     remove_outputs(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut stored = Vec::new();
-    for (idx, output) in outputs.iter().enumerate() {
+    for (idx, output) in outputs.into_iter().enumerate() {
         let out_dir = dir.join(format!("output_{idx}"));
         std::fs::create_dir_all(&out_dir)?;
-        let bytes = match &output.value {
-            Value::Frame(df) => {
-                let bytes = frame_to_parquet(df)?;
+        let (bytes, mage_type) = match output {
+            Pending::File { path, mage_type, .. } => {
+                let dest = out_dir.join("data.parquet");
+                std::fs::rename(&path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
+                (std::fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?, mage_type)
+            }
+            Pending::Value(Output { value: Value::Frame(df), mage_type }) => {
+                let bytes = frame_to_parquet(&df)?;
                 std::fs::write(out_dir.join("data.parquet"), &bytes)?;
-                bytes
+                (bytes, mage_type)
             }
-            Value::Json(value) => {
-                let bytes = serde_json::to_vec(value)?;
+            Pending::Value(Output { value: Value::Json(value), mage_type }) => {
+                let bytes = serde_json::to_vec(&value)?;
                 std::fs::write(out_dir.join("data.json"), &bytes)?;
-                bytes
+                (bytes, mage_type)
             }
-            Value::Opaque { repr } => repr.as_bytes().to_vec(),
+            Pending::Value(Output { value: Value::Opaque { repr }, mage_type }) => (repr.into_bytes(), mage_type),
         };
-        if let Some(mage_type) = &output.mage_type {
+        if let Some(mage_type) = &mage_type {
             std::fs::write(out_dir.join("type.json"), serde_json::json!({ "type": mage_type }).to_string())?;
         }
         stored.push(bytes);
