@@ -635,9 +635,9 @@ def test_stream_events_arrive_before_block_result(worker, project):
             print('line 1')
             sys.stderr.write('err line\\n')
             print('partial', end='')
-            os.system('echo from a child process')
+            rc = os.system('echo from a child process')
             os.write(1, b'raw fd 1 write\\n')
-            return 7
+            return 7 if rc == 0 else rc
     """))
     final, msgs = worker.run_block(block_uuid="c", file_path=f, project_path=project.path)
     assert final["status"] == "ok", final

@@ -107,11 +107,16 @@ def _ipc_stream(table):
     """The table as an Arrow IPC stream, in a pyarrow Buffer (sent without a copy into bytes).
 
     The size is measured first and the stream written into a buffer of exactly that size: a
-    growing BufferOutputStream re-copies large frames several times (10x slower)."""
+    growing BufferOutputStream re-copies large frames several times (10x slower). The copy
+    runs on up to four threads (half the time on two cores). The buffer comes from the C
+    allocator, not pyarrow's default pool: measured on the taxi pipeline, a 200 MB buffer taken
+    from mimalloc made the next block, which allocates with malloc, run up to twice as slow."""
     mock = pa.MockOutputStream()
     _write_stream(mock, table)
-    buf = pa.allocate_buffer(mock.size())
-    _write_stream(pa.FixedSizeBufferWriter(buf), table)
+    buf = pa.allocate_buffer(mock.size(), memory_pool=pa.system_memory_pool())
+    writer = pa.FixedSizeBufferWriter(buf)
+    writer.set_memcopy_threads(max(1, min(4, os.cpu_count() or 1)))
+    _write_stream(writer, table)
     return buf
 
 

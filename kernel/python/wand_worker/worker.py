@@ -175,6 +175,7 @@ class Worker:
         self.eof = False
         self.scratch = None  # created lazily (wand_worker.scratch)
         self.files = OutputFiles(self)
+        self.warming = None  # the warm-up import thread, until the first request joins it
         self.module_mtimes = {}
         self.io_seq = 0
 
@@ -367,9 +368,11 @@ class Worker:
         self.send(info)
 
     def warm_up(self):
-        """Imports pandas and pyarrow on a thread while the first request is read and its
-        block starts: the block's own `import pandas` waits for this import instead of doing
-        it again, and pyarrow (needed only for its outputs) loads while it runs."""
+        """Imports pandas and pyarrow on a thread while `hello` travels and the first request
+        is read. Requests wait for it (`dispatch`): user code never runs beside this import.
+        (A block calling `os.system` while pyarrow loaded on another thread got exit status
+        127, no shell, about one time in three; and nearly every block imports pandas first
+        thing, which would wait for this import anyway.)"""
 
         def load():
             try:
@@ -377,7 +380,8 @@ class Worker:
             except Exception:
                 pass  # reported by the request that needs it
 
-        threading.Thread(target=load, name="wand-warm-up", daemon=True).start()
+        self.warming = threading.Thread(target=load, name="wand-warm-up", daemon=True)
+        self.warming.start()
 
     def run(self):
         self.setup_fds()
@@ -411,6 +415,9 @@ class Worker:
             self.dispatch(header, payload)
 
     def dispatch(self, header, payload):
+        if self.warming is not None:
+            self.warming.join()
+            self.warming = None
         from wand_worker import handlers
 
         mtype = header["type"]
