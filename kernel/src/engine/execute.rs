@@ -500,9 +500,9 @@ struct Attempt {
 enum Produced {
     /// Outputs already decoded (SQL blocks).
     Outputs(Vec<Output>),
-    /// A Python block's outputs: frames the worker is writing to files in `staging` (awaited
-    /// through `files` with the request `id`), other values as it sent them (`frames`: JSON,
-    /// or an Arrow stream when it could not write a file), in the order of `metas`.
+    /// A Python block's outputs, described by `metas`: frames the worker is writing to files in
+    /// `staging` (awaited through `files` with the request `id`), and the other values as it
+    /// sent them (`frames`: JSON, opaque).
     Worker { id: i64, metas: Vec<Json>, frames: Vec<python::Frame>, files: Arc<python::StoredFiles>, staging: PathBuf },
 }
 
@@ -590,43 +590,47 @@ fn wait_stored(shared: &Shared, uuid: &str) -> anyhow::Result<()> {
 /// Writes outputs to the variables dir with their provenance, and keeps them for downstream
 /// blocks. Returns the first output's shape.
 fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<Msg>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
-    let mut staged = None;
-    let outputs: Vec<store::Pending> = match produced {
-        Produced::Outputs(outputs) => outputs.into_iter().map(store::Pending::Value).collect(),
-        Produced::Worker { id, metas, frames, files, staging } => {
-            staged = Some(staging);
-            let mut on_stream = |name: &str, text: &str| {
-                let _ = tx.send(Msg::Event(EngineEvent::Stream { block: spec.uuid.clone(), name: name.to_owned(), text: text.to_owned() }));
-            };
-            let mut frames = frames.into_iter();
-            let mut pending = Vec::new();
-            for meta in &metas {
-                if meta["encoding"] == "parquet" {
-                    let index = meta["index"].as_u64().unwrap_or_default();
-                    let wrote = files.wait(id, index);
-                    pending.push(store::Pending::File {
-                        path: wrote.inspect_err(|_| remove_staging(staged.as_deref()))?,
-                        mage_type: meta["mage_type"].as_str().map(str::to_owned),
-                        rows: meta["rows"].as_u64().unwrap_or_default(),
-                        columns: meta["columns"].as_u64().unwrap_or_default(),
-                    });
-                } else {
-                    let frame = frames.next().context("the worker sent fewer outputs than it announced")?;
-                    pending.push(store::Pending::Value(convert_output(frame, &mut on_stream)));
-                }
-            }
-            pending
-        }
+    let (outputs, staging) = match produced {
+        Produced::Outputs(outputs) => (Ok(outputs.into_iter().map(store::Pending::Value).collect()), None),
+        Produced::Worker { id, metas, frames, files, staging } => (worker_outputs(shared, spec, id, &metas, frames, &files, tx), Some(staging)),
     };
-    let stored = install(shared, spec, outputs);
-    remove_staging(staged.as_deref());
-    stored
-}
-
-fn remove_staging(staging: Option<&std::path::Path>) {
+    let stored = outputs.and_then(|outputs| install(shared, spec, outputs));
     if let Some(staging) = staging {
         let _ = std::fs::remove_dir_all(staging);
     }
+    stored
+}
+
+/// A Python block's outputs in order: the files the worker wrote (waiting for each), and the
+/// values it sent.
+fn worker_outputs(
+    shared: &Shared,
+    spec: &Spec,
+    id: i64,
+    metas: &[Json],
+    frames: Vec<python::Frame>,
+    files: &python::StoredFiles,
+    tx: &Sender<Msg>,
+) -> anyhow::Result<Vec<store::Pending>> {
+    let mut on_stream = |name: &str, text: &str| {
+        let _ = tx.send(Msg::Event(EngineEvent::Stream { block: spec.uuid.clone(), name: name.to_owned(), text: text.to_owned() }));
+    };
+    let mut frames = frames.into_iter();
+    let mut outputs = Vec::new();
+    for meta in metas {
+        if meta["encoding"] == "parquet" {
+            outputs.push(store::Pending::File {
+                path: files.wait(id, meta["index"].as_u64().unwrap_or_default(), &shared.cancel)?,
+                mage_type: meta["mage_type"].as_str().map(str::to_owned),
+                rows: meta["rows"].as_u64().unwrap_or_default(),
+                columns: meta["columns"].as_u64().unwrap_or_default(),
+            });
+        } else {
+            let frame = frames.next().context("the worker sent fewer outputs than it announced")?;
+            outputs.push(store::Pending::Value(convert_output(frame, &mut on_stream)));
+        }
+    }
+    Ok(outputs)
 }
 
 /// Moves or writes a block's outputs into the variables dir with their provenance, and keeps

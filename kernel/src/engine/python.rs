@@ -146,8 +146,9 @@ impl StoredFiles {
         self.changed.notify_all();
     }
 
-    /// Waits until output `index` of request `id` is written; returns the file.
-    pub fn wait(&self, id: i64, index: u64) -> anyhow::Result<PathBuf> {
+    /// Waits until output `index` of request `id` is written; returns the file. Gives up when
+    /// `cancel` is set (the file may still be written; the caller deletes its folder).
+    pub fn wait(&self, id: i64, index: u64, cancel: &AtomicBool) -> anyhow::Result<PathBuf> {
         let mut state = self.state.lock().unwrap();
         loop {
             if let Some(outcome) = state.reported.remove(&(id, index)) {
@@ -156,7 +157,10 @@ impl StoredFiles {
             if let Some(why) = &state.lost {
                 anyhow::bail!("the Python worker was lost before it wrote output {index} ({why})");
             }
-            state = self.changed.wait(state).unwrap();
+            if cancel.load(Ordering::SeqCst) {
+                anyhow::bail!("the run was cancelled while output {index} was being written");
+            }
+            state = self.changed.wait_timeout(state, Duration::from_millis(50)).unwrap().0;
         }
     }
 }
