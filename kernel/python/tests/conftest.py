@@ -150,6 +150,16 @@ class Worker:
 
 
 @pytest.fixture
+def codec():
+    """The worker's value codec, imported into the test process."""
+    if KERNEL_PY not in sys.path:
+        sys.path.append(KERNEL_PY)
+    from wand_worker import codec
+
+    return codec
+
+
+@pytest.fixture
 def worker():
     w = Worker()
     yield w

@@ -555,11 +555,9 @@ def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, 
     assert not (tmp_path / "h").exists()
 
 
-def test_a_pandas_frame_is_copied_before_its_file_is_written():
+def test_a_pandas_frame_is_copied_before_its_file_is_written(codec):
     """The next block may change its input in place while the file is written: the table the
     writer holds must not share memory with the frame (pyarrow shares numeric columns)."""
-    from wand_worker import codec
-
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3]})
     meta, table, payload = codec.encode_for_file(df)
     assert meta["encoding"] == "parquet" and payload == b""
