@@ -2,10 +2,7 @@
 
 import builtins
 import collections
-import importlib.metadata
-import importlib.util
 import os
-import platform
 import queue
 import signal
 import sys
@@ -26,6 +23,9 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 def _installed_version(name):
     """The installed version of a distribution whose top-level module is `name`, or None when
     it cannot be imported (not installed, or its files are gone)."""
+    import importlib.metadata  # 30 ms: imported here, once the warm-up import runs beside it
+    import importlib.util
+
     if importlib.util.find_spec(name) is None:
         return None
     try:
@@ -357,7 +357,7 @@ class Worker:
             "type": "hello",
             "protocol": PROTOCOL_VERSION,
             "pid": os.getpid(),
-            "python": platform.python_version(),
+            "python": "%d.%d.%d" % sys.version_info[:3],
             "python_executable": sys.executable,
             "shim_path": SHIM_DIR,
         }
@@ -368,8 +368,8 @@ class Worker:
         self.send(info)
 
     def warm_up(self):
-        """Imports pandas and pyarrow on a thread while `hello` travels and the first request
-        is read. Requests wait for it (`dispatch`): user code never runs beside this import.
+        """Imports pandas and pyarrow on a thread while `hello` is made and travels and the
+        first request is read. Requests wait for it (`dispatch`): user code never runs beside this import.
         (A block calling `os.system` while pyarrow loaded on another thread got exit status
         127, no shell, about one time in three; and nearly every block imports pandas first
         thing, which would wait for this import anyway.)"""
@@ -385,8 +385,8 @@ class Worker:
 
     def run(self):
         self.setup_fds()
+        self.warm_up()  # first: importing pandas is most of a worker's start
         self.hello()
-        self.warm_up()
         t = threading.Thread(target=self._reader_thread, name="wand-reader", daemon=True)
         t.start()
         while True:
