@@ -383,12 +383,7 @@ fn a_frame_changed_in_place_downstream_is_stored_as_its_block_returned_it() {
     assert_eq!(record.status, RunStatus::Succeeded, "{events:#?}");
     assert_eq!(p.json_output("clobber", 0), serde_json::json!(-2_000_000.0));
     let parquet = p.output("load", 0).join("data.parquet");
-    let out = std::process::Command::new(python())
-        .args(["-c", "import sys, pandas; df = pandas.read_parquet(sys.argv[1]); print(int(df['x'].sum()), int(df['y'].sum()))"])
-        .arg(&parquet)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1999999000000 2000000", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pandas_reads(&parquet, "print(int(df['x'].sum()), int(df['y'].sum()))"), "1999999000000 2000000");
 }
 
 #[test]
@@ -530,12 +525,18 @@ fn outputs_are_readable_by_pandas_and_markdown_upstreams_give_nothing() {
     let (record, events) = p.run(options());
     assert_eq!(status(&record, "load"), BlockStatus::Succeeded, "{events:#?}");
     let parquet = p.output("load", 0).join("data.parquet");
+    assert_eq!(pandas_reads(&parquet, "print(len(df), str(df['when'].dtype).startswith('datetime64'), df['x'].isna().sum())"), "2 True 1");
+}
+
+/// What `code` prints after pandas read `parquet` into `df`, as Mage would read it.
+fn pandas_reads(parquet: &Path, code: &str) -> String {
     let out = std::process::Command::new(python())
-        .args(["-c", "import sys, pandas; df = pandas.read_parquet(sys.argv[1]); print(len(df), str(df['when'].dtype).startswith('datetime64'), df['x'].isna().sum())"])
-        .arg(&parquet)
+        .args(["-c", &format!("import sys, pandas; df = pandas.read_parquet(sys.argv[1]); {code}")])
+        .arg(parquet)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2 True 1", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]
