@@ -378,7 +378,10 @@ fn a_frame_changed_in_place_downstream_is_stored_as_its_block_returned_it() {
         "import numpy as np\nimport pandas as pd\n\n@data_loader\ndef f():\n    \
          return pd.DataFrame({'x': np.arange(2_000_000, dtype='float64'), 'y': np.ones(2_000_000)})\n",
     );
-    p.write("transformers/clobber.py", "@transformer\ndef f(df):\n    df.iloc[:, 0] = -1.0\n    df.iloc[:, 1] = -1.0\n    return float(df['x'].sum())\n");
+    p.write(
+        "transformers/clobber.py",
+        "@transformer\ndef f(df):\n    df.iloc[:, 0] = -1.0\n    df.iloc[:, 1] = -1.0\n    return float(df['x'].sum())\n",
+    );
     let (record, events) = p.run(options());
     assert_eq!(record.status, RunStatus::Succeeded, "{events:#?}");
     assert_eq!(p.json_output("clobber", 0), serde_json::json!(-2_000_000.0));

@@ -369,10 +369,10 @@ class Worker:
 
     def warm_up(self):
         """Imports pandas and pyarrow on a thread while `hello` is made and travels and the
-        first request is read. Requests wait for it (`dispatch`): user code never runs beside this import.
-        (A block calling `os.system` while pyarrow loaded on another thread got exit status
-        127, no shell, about one time in three; and nearly every block imports pandas first
-        thing, which would wait for this import anyway.)"""
+        first request is read. Requests wait for it (`dispatch`): user code never runs beside
+        this import. (A block calling `os.system` while pyarrow loaded on another thread got
+        exit status 127, no shell, about one time in three; and nearly every block imports
+        pandas first thing, which would wait for this import anyway.)"""
 
         def load():
             try:

@@ -592,7 +592,9 @@ fn wait_stored(shared: &Shared, uuid: &str) -> anyhow::Result<()> {
 fn store_outputs(shared: &Shared, spec: &Spec, produced: Produced, tx: &Sender<Msg>) -> anyhow::Result<(Option<u64>, Option<u64>)> {
     let (outputs, staging) = match produced {
         Produced::Outputs(outputs) => (Ok(outputs.into_iter().map(store::Pending::Value).collect()), None),
-        Produced::Worker { id, metas, frames, files, staging } => (worker_outputs(shared, spec, id, &metas, frames, &files, tx), Some(staging)),
+        Produced::Worker { id, metas, frames, files, staging } => {
+            (worker_outputs(shared, spec, id, &metas, frames, &files, tx), Some(staging))
+        }
     };
     let stored = outputs.and_then(|outputs| install(shared, spec, outputs));
     if let Some(staging) = staging {
@@ -646,15 +648,15 @@ fn install(shared: &Shared, spec: &Spec, outputs: Vec<store::Pending>) -> anyhow
     let dir = store::block_dir(&shared.vars_dir, &shared.pipeline, &spec.uuid);
     let shape = outputs.first().and_then(store::Pending::shape);
     let n_outputs = outputs.len();
+    let bytes = store::write_outputs(&dir, &outputs)?;
     // Frames the worker wrote are read back from their files when needed (SQL scans them).
     let in_memory: Option<Vec<Output>> = outputs
-        .iter()
+        .into_iter()
         .map(|it| match it {
-            store::Pending::Value(output) => Some(output.clone()),
+            store::Pending::Value(output) => Some(output),
             store::Pending::File { .. } => None,
         })
         .collect();
-    let bytes = store::install_outputs(&dir, outputs)?;
     let provenance = Provenance {
         version: PROVENANCE_VERSION,
         code_version: spec.code_version.clone(),

@@ -91,11 +91,18 @@ pub fn worker_dir() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
+    unpack_worker(&cache, &hash)
+}
+
+fn unpack_worker(cache: &Path, hash: &str) -> anyhow::Result<PathBuf> {
     let dir = cache.join("wand").join(format!("worker-{hash}"));
     if dir.join(".complete").is_file() {
         return Ok(dir);
     }
-    let tmp = cache.join("wand").join(format!("worker-{hash}.tmp-{}", std::process::id()));
+    // Unique per call: threads of one process (a kernel, the tests) may unpack at the same time.
+    static UNPACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unpack = UNPACKS.fetch_add(1, Ordering::Relaxed);
+    let tmp = cache.join("wand").join(format!("worker-{hash}.tmp-{}-{unpack}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     for (path, text) in WORKER_FILES {
         let dest = tmp.join(path);
@@ -563,6 +570,19 @@ mod tests {
         assert_eq!(frame.header, json!({"type": "ping", "id": 3}));
         assert_eq!(frame.payload, b"abc");
         assert!(read_frame(&mut cursor).unwrap().is_none());
+    }
+
+    #[test]
+    fn threads_unpacking_the_worker_at_once_all_get_it() {
+        let cache = tempfile::tempdir().unwrap();
+        let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8).map(|_| scope.spawn(|| unpack_worker(cache.path(), "test").unwrap())).collect();
+            handles.into_iter().map(|it| it.join().unwrap()).collect()
+        });
+        assert!(dirs.iter().all(|dir| dir == &dirs[0] && dir.join(".complete").is_file()));
+        assert!(dirs[0].join("wand_worker/__main__.py").is_file());
+        let left: Vec<_> = std::fs::read_dir(cache.path().join("wand")).unwrap().flatten().map(|it| it.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("worker-test")], "temporary folders left behind");
     }
 
     #[test]

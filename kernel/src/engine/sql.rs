@@ -136,6 +136,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::store::Pending;
     use polars::df;
 
     fn input(uuid: &str, df: DataFrame) -> SqlInput {
@@ -177,8 +178,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let frame = Output { value: Value::Frame(df!("x" => [1i64, 2, 3]).unwrap()), mage_type: Some("dataframe".into()) };
         let json = Output { value: Value::Json(serde_json::json!({"rows": 3})), mage_type: None };
-        super::super::store::write_outputs(&dir.path().join("trips"), std::slice::from_ref(&frame)).unwrap();
-        super::super::store::write_outputs(&dir.path().join("meta"), &[json]).unwrap();
+        super::super::store::write_outputs(&dir.path().join("trips"), &[Pending::Value(frame)]).unwrap();
+        super::super::store::write_outputs(&dir.path().join("meta"), &[Pending::Value(json)]).unwrap();
         let inputs = [
             SqlInput::stored("trips".into(), &dir.path().join("trips"), 1).unwrap(),
             SqlInput::stored("meta".into(), &dir.path().join("meta"), 1).unwrap(),

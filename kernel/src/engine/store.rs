@@ -112,8 +112,8 @@ fn staging_root(variables_dir: &Path, pipeline_uuid: &str) -> PathBuf {
     variables_dir.join("pipelines").join(pipeline_uuid).join(".wand").join("staging")
 }
 
-/// Deletes the staging folder of run `run_id`, and those of runs that ended without deleting
-/// theirs (killed) more than a day ago: a run still going is never touched.
+/// Deletes the staging folder of run `run_id`, and those left by runs that were killed (not
+/// touched for more than a day).
 pub fn clean_staging(variables_dir: &Path, pipeline_uuid: &str, run_id: &str) {
     let root = staging_root(variables_dir, pipeline_uuid);
     let _ = std::fs::remove_dir_all(root.join(run_id));
@@ -127,39 +127,34 @@ pub fn clean_staging(variables_dir: &Path, pipeline_uuid: &str, run_id: &str) {
     }
 }
 
-/// Writes a block's outputs, deleting the previous ones first. Returns the bytes of each
-/// stored output (for the data version).
-pub fn write_outputs(dir: &Path, outputs: &[Output]) -> anyhow::Result<Vec<Vec<u8>>> {
-    install_outputs(dir, outputs.iter().cloned().map(Pending::Value).collect())
-}
-
-/// [`write_outputs`] for outputs of which some are already files.
-pub fn install_outputs(dir: &Path, outputs: Vec<Pending>) -> anyhow::Result<Vec<Vec<u8>>> {
+/// Writes a block's outputs (moving those the worker already wrote), deleting the previous ones
+/// first. Returns the bytes of each stored output (for the data version).
+pub fn write_outputs(dir: &Path, outputs: &[Pending]) -> anyhow::Result<Vec<Vec<u8>>> {
     remove_outputs(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut stored = Vec::new();
-    for (idx, output) in outputs.into_iter().enumerate() {
+    for (idx, output) in outputs.iter().enumerate() {
         let out_dir = dir.join(format!("output_{idx}"));
         std::fs::create_dir_all(&out_dir)?;
         let (bytes, mage_type) = match output {
             Pending::File { path, mage_type, .. } => {
                 let dest = out_dir.join("data.parquet");
-                std::fs::rename(&path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
+                std::fs::rename(path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
                 (std::fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?, mage_type)
             }
             Pending::Value(Output { value: Value::Frame(df), mage_type }) => {
-                let bytes = frame_to_parquet(&df)?;
+                let bytes = frame_to_parquet(df)?;
                 std::fs::write(out_dir.join("data.parquet"), &bytes)?;
                 (bytes, mage_type)
             }
             Pending::Value(Output { value: Value::Json(value), mage_type }) => {
-                let bytes = serde_json::to_vec(&value)?;
+                let bytes = serde_json::to_vec(value)?;
                 std::fs::write(out_dir.join("data.json"), &bytes)?;
                 (bytes, mage_type)
             }
-            Pending::Value(Output { value: Value::Opaque { repr }, mage_type }) => (repr.into_bytes(), mage_type),
+            Pending::Value(Output { value: Value::Opaque { repr }, mage_type }) => (repr.as_bytes().to_vec(), mage_type),
         };
-        if let Some(mage_type) = &mage_type {
+        if let Some(mage_type) = mage_type {
             std::fs::write(out_dir.join("type.json"), serde_json::json!({ "type": mage_type }).to_string())?;
         }
         stored.push(bytes);
@@ -247,8 +242,8 @@ mod tests {
         let dir = tmp.path().join("b");
         let df = df!("a" => [1i64, 2, 3], "b" => ["x", "y", "z"]).unwrap();
         let outputs = vec![
-            Output { value: Value::Frame(df.clone()), mage_type: Some("dataframe".into()) },
-            Output { value: Value::Json(serde_json::json!({"k": [1, 2]})), mage_type: None },
+            Pending::Value(Output { value: Value::Frame(df.clone()), mage_type: Some("dataframe".into()) }),
+            Pending::Value(Output { value: Value::Json(serde_json::json!({"k": [1, 2]})), mage_type: None }),
         ];
         write_outputs(&dir, &outputs).unwrap();
         assert!(dir.join("output_1/data.json").is_file());
@@ -260,6 +255,19 @@ mod tests {
         }
         write_outputs(&dir, &outputs[..1]).unwrap();
         assert!(!dir.join("output_1").exists());
+        // A file the worker wrote is moved into place, and its bytes are what was stored.
+        let staged = staging_dir(tmp.path(), "p", "run", "b").join("output_0/data.parquet");
+        std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+        std::fs::write(&staged, frame_to_parquet(&df).unwrap()).unwrap();
+        let file = Pending::File { path: staged.clone(), mage_type: Some("dataframe".into()), rows: 3, columns: 2 };
+        assert_eq!(file.shape(), Some((3, 2)));
+        let bytes = write_outputs(&dir, &[file]).unwrap();
+        assert!(!staged.exists());
+        assert_eq!(bytes[0], std::fs::read(dir.join("output_0/data.parquet")).unwrap());
+        match &read_outputs(&dir, 1).unwrap()[0].value {
+            Value::Frame(read) => assert!(read.equals(&df)),
+            other => panic!("{other:?}"),
+        }
         let ipc = frame_to_ipc_stream(&df).unwrap();
         assert!(frame_from_ipc_stream(&ipc).unwrap().equals(&df));
     }
