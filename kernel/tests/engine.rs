@@ -369,6 +369,22 @@ fn a_frame_the_worker_cannot_write_fails_its_block() {
 }
 
 #[test]
+fn a_frame_arrow_cannot_convert_is_kept_in_the_worker_and_used_downstream() {
+    // A mixed-type object column: the worker's writer cannot convert it, so the frame is not
+    // stored; it stays in the worker like any other Python object, and the block says so.
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("next", "transformer", "python", &["load"], "")], "");
+    p.write("data_loaders/load.py", "import pandas as pd\n\n@data_loader\ndef f():\n    return pd.DataFrame({'mixed': [1, 'two', 3.0]})\n");
+    p.write("transformers/next.py", "@transformer\ndef f(df):\n    return df['mixed'].tolist()[1]\n");
+    let (record, events) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{events:#?}");
+    assert_eq!(p.json_output("next", 0), serde_json::json!("two"));
+    let stored = p.output("load", 0);
+    assert!(!stored.join("data.parquet").exists());
+    assert_eq!(std::fs::read_to_string(stored.join("type.json")).unwrap(), r#"{"type":"custom_object"}"#);
+    assert!(stdout_of(&events, "load").contains("output 0 cannot be converted to Arrow"), "{events:#?}");
+}
+
+#[test]
 fn a_frame_changed_in_place_downstream_is_stored_as_its_block_returned_it() {
     // The worker writes the loader's file while the transformer already runs on the same
     // frame and changes it in place: the stored output must not see that change.

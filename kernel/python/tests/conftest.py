@@ -166,6 +166,17 @@ def worker():
     w.close()
 
 
+@pytest.fixture(params=["fork", "thread"])
+def file_worker(request):
+    """A worker writing frames to files in one of its two ways (files.py): a forked child
+    (Linux) or a thread writing a copy."""
+    if request.param == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("the forked writer is used on Linux")
+    w = Worker(env={"WAND_WORKER_WRITER": request.param})
+    yield w
+    w.close()
+
+
 @pytest.fixture
 def project(tmp_path):
     """A Mage-like project `proj` inside tmp_path; returns a helper to write block files."""

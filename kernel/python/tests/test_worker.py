@@ -4,11 +4,13 @@ import json
 import os
 import signal
 import struct
+import sys
 import textwrap
 import time
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from conftest import Worker
@@ -497,7 +499,8 @@ def test_polars_frames_round_trip_through_arrow(worker, project):
     assert json_of(outputs_of(msgs)[0]) == "pandas"
 
 
-def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, project, tmp_path):
+def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(file_worker, project, tmp_path):
+    worker = file_worker
     import pyarrow.parquet as pq
 
     f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
@@ -514,7 +517,7 @@ def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, 
     assert final["status"] == "ok", final
     first_id = final["id"]
     frame, meta = final["outputs"]
-    assert frame["encoding"] == "parquet" and frame["rows"] == 3 and frame["index_columns"] == ["s"]
+    assert frame["encoding"] == "parquet" and frame["mage_type"] == "dataframe"
     assert frame["path"] == os.path.join(out_dir, "output_0", "data.parquet")
     # the JSON value is still sent inline; the frame is not sent at all
     (inline,) = outputs_of(msgs)
@@ -534,6 +537,9 @@ def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, 
     assert stored["id"] == first_id and stored["index"] == 0
     assert stored["path"] == frame["path"] and "error" not in stored, stored
     assert stored["bytes"] == os.path.getsize(frame["path"])
+    # what the file holds comes with it
+    assert stored["rows"] == 3 and stored["columns"] == 2 and stored["index_columns"] == ["s"]
+    assert [it["name"] for it in stored["schema"]] == ["s", "a"] and stored["schema"][1]["type"] == "int64"
     back = pq.read_table(frame["path"]).to_pandas()  # pandas metadata restores the index
     assert back.index.name == "s" and back["a"].tolist() == [1, 2, 3]
     assert not os.path.exists(frame["path"] + ".tmp")
@@ -555,23 +561,146 @@ def test_frames_go_to_parquet_files_the_worker_writes_in_the_background(worker, 
     assert not (tmp_path / "h").exists()
 
 
-def test_a_pandas_frame_is_copied_before_its_file_is_written(codec):
-    """The next block may change its input in place while the file is written: the table the
-    writer holds must not share memory with the frame (pyarrow shares numeric columns)."""
+def test_a_detached_table_shares_no_memory_with_its_frame(codec):
+    """The thread writer copies a pandas frame's table first: the next block may change the frame
+    in place while the file is written, and pyarrow shares numeric columns with pandas."""
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1, 2, 3]})
     meta, table, payload = codec.encode_for_file(df)
-    assert meta["encoding"] == "parquet" and payload == b""
+    assert meta["encoding"] == "parquet" and payload == b"" and codec.borrows_memory(df)
+    table = codec.detach(table)
     df.loc[0, "a"] = 99.0
     df["b"] += 10
     df.iloc[1, 0] = -1.0
     assert table.column("a").to_pylist() == [1.0, 2.0, 3.0]
     assert table.column("b").to_pylist() == [1, 2, 3]
+    assert not codec.borrows_memory(pa.table({"a": [1]}))
     # other values are encoded as usual
     meta, table, payload = codec.encode_for_file({"k": 1})
     assert table is None and meta["encoding"] == "json" and json.loads(payload) == {"k": 1}
 
 
-def test_a_frame_that_cannot_be_written_is_reported(worker, project, tmp_path):
+def test_a_frame_changed_in_place_by_the_next_block_is_written_as_returned(file_worker, project, tmp_path):
+    """The file is written while the next block already runs on the same frame and overwrites
+    it in place: the file must hold what the first block returned (a child process sees the
+    worker's memory as it was at the fork; the thread writer works on a copy)."""
+    import pyarrow.parquet as pq
+
+    f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+        import numpy as np
+        import pandas as pd
+
+        @data_loader
+        def load(*args, **kwargs):
+            return pd.DataFrame({"x": np.arange(2_000_000, dtype="float64"), "y": np.ones(2_000_000)})
+    """))
+    g = project.block("transformers/t.py", TRANSFORMER_HDR + dedent("""
+        @transformer
+        def t(df, *args, **kwargs):
+            df.iloc[:, 0] = -1.0
+            df.iloc[:, 1] = -1.0
+            return float(df["x"].sum())
+    """))
+    final, _ = file_worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                     project_path=project.path, output_dir=str(tmp_path / "l"))
+    assert final["status"] == "ok", final
+    path = final["outputs"][0]["path"]
+    final, msgs = file_worker.run_block(block_uuid="t", block_type="transformer", file_path=g,
+                                        project_path=project.path, upstream_keys=["l"], output_dir=str(tmp_path / "t"))
+    assert final["status"] == "ok", final
+    assert json_of(outputs_of(msgs)[0]) == -2_000_000.0
+    stored = file_worker.wait_stored()
+    assert "error" not in stored, stored
+    table = pq.read_table(path)
+    assert pc.sum(table["x"]).as_py() == 1999999000000 and pc.sum(table["y"]).as_py() == 2_000_000
+
+
+@pytest.mark.skipif(pl is None, reason="polars not installed")
+def test_a_polars_frame_is_written_to_its_file(file_worker, project, tmp_path):
+    """A polars frame (its Rust thread pool running in the worker) is written like a pandas one,
+    and the writer says nothing on the block's streams."""
+    import pyarrow.parquet as pq
+
+    f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+        import polars as pl
+
+        @data_loader
+        def load(*args, **kwargs):
+            return pl.DataFrame({"a": [1, 2, 3]}).lazy().select(pl.col("a") * 2).collect()
+    """))
+    final, msgs = file_worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                        project_path=project.path, output_dir=str(tmp_path / "l"))
+    assert final["status"] == "ok", final
+    assert final["outputs"][0]["mage_type"] == "polars_dataframe"
+    stored = file_worker.wait_stored()
+    assert "error" not in stored, stored
+    assert pq.read_table(stored["path"])["a"].to_pylist() == [2, 4, 6]
+    assert [m for m in msgs if m["type"] == "stream"] == []
+    final, msgs = file_worker.request("ping")
+    assert final["type"] == "ok"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the forked writer is used on Linux")
+def test_a_writer_process_dies_with_its_worker(project, tmp_path):
+    """A worker that is killed leaves no writer process behind. The file here is a FIFO
+    nobody reads, so the writer blocks in open() until it is killed with the worker."""
+    worker = Worker(env={"WAND_WORKER_WRITER": "fork"})
+    children = []
+    try:
+        f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+            import pandas as pd
+
+            @data_loader
+            def load(*args, **kwargs):
+                return pd.DataFrame({"a": [1, 2, 3]})
+        """))
+        out = tmp_path / "l"
+        (out / "output_0").mkdir(parents=True)
+        os.mkfifo(out / "output_0" / "data.parquet.tmp")
+        final, _ = worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                    project_path=project.path, output_dir=str(out))
+        assert final["status"] == "ok", final
+        deadline = time.time() + 10
+        while not children and time.time() < deadline:
+            children = child_pids(worker.proc.pid)
+            time.sleep(0.02)
+        assert len(children) == 1, children
+        worker.proc.kill()
+        worker.proc.wait()
+        deadline = time.time() + 10
+        while is_running(children[0]) and time.time() < deadline:
+            time.sleep(0.02)
+        assert not is_running(children[0])
+    finally:
+        for pid in children:  # a writer left behind (the test failed) holds the worker's stderr
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.close()
+
+
+def child_pids(pid):
+    pids = []
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                pids += [int(it) for it in f.read().split()]
+        except FileNotFoundError:  # a thread that has just ended
+            pass
+    return pids
+
+
+def is_running(pid):
+    """Alive and not a zombie (a container's init may never reap it)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_frame_that_cannot_be_written_is_reported(file_worker, project, tmp_path):
+    worker = file_worker
     f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
         import pandas as pd
 
@@ -589,6 +718,39 @@ def test_a_frame_that_cannot_be_written_is_reported(worker, project, tmp_path):
     # the worker goes on serving
     final, _ = worker.request("ping")
     assert final["type"] == "ok"
+
+
+def test_a_frame_arrow_cannot_convert_stays_in_the_worker(file_worker, project, tmp_path):
+    """A frame with a mixed-type object column is not written: the forked writer, which converts
+    it, says so in `output_stored`; the thread writer's worker converts it first and sends it as
+    an opaque value. Either way the frame stays usable downstream in the worker."""
+    f = project.block("data_loaders/l.py", LOADER_HDR + dedent("""
+        import pandas as pd
+
+        @data_loader
+        def load(*args, **kwargs):
+            return pd.DataFrame({"mixed": [1, "two", 3.0]})
+    """))
+    final, msgs = file_worker.run_block(block_uuid="l", block_type="data_loader", file_path=f,
+                                        project_path=project.path, output_dir=str(tmp_path / "l"))
+    assert final["status"] == "ok", final
+    (entry,) = final["outputs"]
+    if entry["encoding"] == "parquet":
+        stored = file_worker.wait_stored()
+        assert "bytes" not in stored and "error" not in stored, stored
+        assert "ArrowInvalid" in stored["conversion_error"] or "ArrowTypeError" in stored["conversion_error"], stored
+        assert "two" in stored["repr"]
+        assert not os.path.exists(entry["path"])
+    else:
+        assert entry["encoding"] == "opaque" and "two" in entry["repr"] and entry["conversion_error"]
+    g = project.block("transformers/t.py", TRANSFORMER_HDR + dedent("""
+        @transformer
+        def t(df, *args, **kwargs):
+            return df["mixed"].tolist()[1]
+    """))
+    final, msgs = file_worker.run_block(block_uuid="t", block_type="transformer", file_path=g,
+                                        project_path=project.path, upstream_keys=["l"])
+    assert final["status"] == "ok" and json_of(outputs_of(msgs)[0]) == "two", final
 
 
 def test_json_and_opaque_values(worker, project):

@@ -224,15 +224,21 @@ def encode(value):
     return meta, _ipc_stream(table)
 
 
-def encode_for_file(value):
-    """Return (meta, table, payload) for an output the worker writes to a Parquet file itself
-    (PROTOCOL.md 6.6.6): a frame comes back as an Arrow table with encoding "parquet" and an
-    empty payload; any other value as `encode` gives it, with table None.
+def encode_for_file(value, defer_pandas=False):
+    """Return (meta, frame, payload) for an output the worker writes to a Parquet file itself
+    (PROTOCOL.md 6.6.6): a frame comes back with encoding "parquet" and an empty payload; any
+    other value as `encode` gives it, with frame None.
 
-    The table of a pandas value is a copy: pyarrow shares numeric columns with pandas, and the
-    next block may change the frame in place while the file is being written. Polars and Arrow
-    data are immutable, so their tables are used as they are."""
+    `frame` is the Arrow table, converted now: a pandas frame that Arrow cannot convert is an
+    opaque value here. With `defer_pandas` a pandas value is returned as it is, for a writer
+    that converts it later (`table_for_file`) on a snapshot of it. A pandas frame's table shares
+    numeric columns with the frame (`borrows_memory`): whoever writes it later must see the
+    frame as it is now (`files.OutputFiles`)."""
     meta = {"python_type": python_type(value)}
+    if defer_pandas and borrows_memory(value):
+        meta["encoding"] = "parquet"
+        meta["mage_type"] = "series_pandas" if isinstance(value, pd.Series) else "dataframe"
+        return meta, value, b""
     try:
         table = _frame_table(value, meta)
     except Exception as e:
@@ -240,10 +246,40 @@ def encode_for_file(value):
     if table is None:
         meta, payload = _encode_plain(meta, value)
         return meta, None, payload
-    _describe(meta, table, "parquet")
-    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
-        table = pa.ipc.open_stream(_ipc_stream(table)).read_all()
+    meta["encoding"] = "parquet"
+    meta.pop("index_columns", None)  # told with the file (`table_for_file`)
     return meta, table, b""
+
+
+def table_for_file(frame):
+    """(table, shape) for a frame `encode_for_file` returned: the Arrow table to write and what
+    the file holds (`rows`, `columns`, `schema`, `index_columns`: the columns that restore a
+    pandas index). Raises when Arrow cannot convert a pandas value."""
+    if isinstance(frame, pa.Table):  # converted by `encode_for_file`: pandas' metadata tells
+        table = frame
+        index_columns = [it for it in (table.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(it, str)]
+    else:
+        meta = {}
+        table = _frame_table(frame, meta)
+        index_columns = meta.get("index_columns", [])
+    shape = {"rows": table.num_rows, "columns": table.num_columns, "schema": _schema(table), "index_columns": index_columns}
+    return table, shape
+
+
+def not_convertible(frame, error):
+    """What a writer reports for a frame Arrow could not convert: it stays in the worker."""
+    return {"conversion_error": "%s: %s" % (type(error).__name__, error), "repr": _safe_repr(frame)}
+
+
+def borrows_memory(value):
+    """True when the Arrow table of `value` shares memory that user code can change in place:
+    pandas frames and series (polars and Arrow data are immutable)."""
+    return pd is not None and isinstance(value, (pd.DataFrame, pd.Series))
+
+
+def detach(table):
+    """A copy of `table` that shares no memory with anything else."""
+    return pa.ipc.open_stream(_ipc_stream(table)).read_all()
 
 
 def write_parquet(table, path):
@@ -312,4 +348,4 @@ def html_repr(value):
     return out if isinstance(out, str) else None
 
 
-__all__ = ["encode", "encode_for_file", "write_parquet", "decode", "table_to_frame", "html_repr", "python_type", "polars"]
+__all__ = ["encode", "encode_for_file", "table_for_file", "not_convertible", "borrows_memory", "detach", "write_parquet", "decode", "table_to_frame", "html_repr", "python_type", "polars"]

@@ -353,7 +353,7 @@ def run_block(worker, req):
         output_dir = req.get("output_dir") if result["status"] == "ok" else None
         for i, value in enumerate(outputs):
             if output_dir:
-                meta, table, data = codec.encode_for_file(value)
+                meta, table, data = codec.encode_for_file(value, defer_pandas=worker.files.converts_later)
             else:
                 (meta, data), table = codec.encode(value), None
             meta["index"] = i
@@ -368,8 +368,8 @@ def run_block(worker, req):
         msg = {"type": "output", "id": rid, "block_uuid": block_uuid}
         msg.update(meta)
         worker.send(msg, data)
-    for index, table, path in files:
-        worker.files.submit(rid, index, table, path)
+    for index, frame, path in files:
+        worker.files.submit(rid, index, frame, path)
 
 
 def _assert_lineno(tb, file_path):

@@ -621,11 +621,15 @@ fn worker_outputs(
     let mut outputs = Vec::new();
     for meta in metas {
         if meta["encoding"] == "parquet" {
-            outputs.push(store::Pending::File {
-                path: files.wait(id, meta["index"].as_u64().unwrap_or_default(), &shared.cancel)?,
-                mage_type: meta["mage_type"].as_str().map(str::to_owned),
-                rows: meta["rows"].as_u64().unwrap_or_default(),
-                columns: meta["columns"].as_u64().unwrap_or_default(),
+            let index = meta["index"].as_u64().unwrap_or_default();
+            outputs.push(match files.wait(id, index, &shared.cancel)? {
+                python::StoredFile::Written { path, rows, columns } => {
+                    store::Pending::File { path, mage_type: meta["mage_type"].as_str().map(str::to_owned), rows, columns }
+                }
+                python::StoredFile::Kept { repr, conversion_error } => {
+                    on_stream("stderr", &not_stored_note(index, &conversion_error));
+                    store::Pending::Value(Output { value: Value::Opaque { repr }, mage_type: Some("custom_object".to_owned()) })
+                }
             });
         } else {
             let frame = frames.next().context("the worker sent fewer outputs than it announced")?;
@@ -891,9 +895,19 @@ fn test_result(test: &Json) -> TestResult {
     }
 }
 
+/// Told on the block's stderr when one of its frames stays in the worker only.
+fn not_stored_note(index: u64, conversion_error: &str) -> String {
+    format!(
+        "wand: output {index} cannot be converted to Arrow ({conversion_error}); it is kept in the Python worker for downstream Python blocks, not stored\n"
+    )
+}
+
 fn convert_output(frame: python::Frame, on_stream: &mut dyn FnMut(&str, &str)) -> Output {
     let header = frame.header;
     let mage_type = header["mage_type"].as_str().map(str::to_owned);
+    if let Some(conversion_error) = header["conversion_error"].as_str() {
+        on_stream("stderr", &not_stored_note(header["index"].as_u64().unwrap_or_default(), conversion_error));
+    }
     let value = match header["encoding"].as_str() {
         Some("arrow") => match store::frame_from_ipc_stream(&frame.payload) {
             Ok(df) => Value::Frame(df),

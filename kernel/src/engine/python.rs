@@ -129,10 +129,20 @@ pub struct StoredFiles {
     changed: Condvar,
 }
 
+/// What became of a frame the worker was to write (`output_stored`).
+#[derive(Debug)]
+pub enum StoredFile {
+    /// The file, and the shape of the table in it.
+    Written { path: PathBuf, rows: u64, columns: u64 },
+    /// Arrow could not convert the frame (a mixed-type object column, say): it stays in the
+    /// worker only, like any value that is not a frame.
+    Kept { repr: String, conversion_error: String },
+}
+
 #[derive(Default)]
 struct FilesState {
-    /// (request id, output index) -> the file, or why it was not written.
-    reported: HashMap<(i64, u64), Result<PathBuf, String>>,
+    /// (request id, output index) -> what became of the frame, or why it was not written.
+    reported: HashMap<(i64, u64), Result<StoredFile, String>>,
     /// Set when the worker is gone: files not reported by then never will be.
     lost: Option<String>,
 }
@@ -140,9 +150,17 @@ struct FilesState {
 impl StoredFiles {
     fn report(&self, header: &Json) {
         let (Some(id), Some(index)) = (header["id"].as_i64(), header["index"].as_u64()) else { return };
-        let outcome = match header["error"].as_str() {
-            Some(error) => Err(error.to_owned()),
-            None => Ok(PathBuf::from(header["path"].as_str().unwrap_or_default())),
+        let text = |field: &str| header[field].as_str().unwrap_or_default().to_owned();
+        let outcome = if let Some(error) = header["error"].as_str() {
+            Err(error.to_owned())
+        } else if header["conversion_error"].is_string() {
+            Ok(StoredFile::Kept { repr: text("repr"), conversion_error: text("conversion_error") })
+        } else {
+            Ok(StoredFile::Written {
+                path: PathBuf::from(text("path")),
+                rows: header["rows"].as_u64().unwrap_or_default(),
+                columns: header["columns"].as_u64().unwrap_or_default(),
+            })
         };
         self.state.lock().unwrap().reported.insert((id, index), outcome);
         self.changed.notify_all();
@@ -153,9 +171,10 @@ impl StoredFiles {
         self.changed.notify_all();
     }
 
-    /// Waits until output `index` of request `id` is written; returns the file. Gives up when
-    /// `cancel` is set (the file may still be written; the caller deletes its folder).
-    pub fn wait(&self, id: i64, index: u64, cancel: &AtomicBool) -> anyhow::Result<PathBuf> {
+    /// Waits until output `index` of request `id` is written (or found not convertible).
+    /// Gives up when `cancel` is set (the file may still be written; the caller deletes its
+    /// folder).
+    pub fn wait(&self, id: i64, index: u64, cancel: &AtomicBool) -> anyhow::Result<StoredFile> {
         let mut state = self.state.lock().unwrap();
         loop {
             if let Some(outcome) = state.reported.remove(&(id, index)) {
