@@ -84,6 +84,25 @@ def test_hello(worker):
     assert ("polars" in h) and (h["polars"] == (pl.__version__ if pl else None))
 
 
+def test_the_worker_caches_its_bytecode_when_it_exits(tmp_path):
+    """Later workers then skip compiling the worker's modules, also under
+    PYTHONDONTWRITEBYTECODE (a Docker habit): the folder is Wand's, not the user's."""
+    import importlib.util
+    import shutil
+
+    from conftest import KERNEL_PY
+
+    copy = tmp_path / "worker"
+    for package in ("wand_worker", "mage_ai"):
+        shutil.copytree(os.path.join(KERNEL_PY, package), copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    w = Worker(env={"PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert w.hello["shim_path"] == str(copy)
+    assert not (copy / "wand_worker" / "__pycache__").exists()
+    w.close()
+    for module in ("wand_worker/worker.py", "wand_worker/runner.py", "mage_ai/data_preparation/decorators.py"):
+        assert os.path.exists(importlib.util.cache_from_source(str(copy / module))), module
+
+
 def test_argument_order_follows_upstream_order(worker, project):
     put_json(worker, "a", "A")
     put_json(worker, "b", "B")

@@ -34,6 +34,24 @@ def _installed_version(name):
         return "unknown"
 
 
+def _cache_bytecode():
+    """Compiles the worker's own modules into `__pycache__` once per Python version, so that
+    later workers do not compile them at start (30 ms), also where PYTHONDONTWRITEBYTECODE is
+    set: the folder is Wand's (its cache, or the source tree), not the user's. Run when the
+    worker exits, when nobody waits for it."""
+    import importlib.util
+
+    if os.path.exists(importlib.util.cache_from_source(os.path.join(PACKAGE_DIR, "worker.py"))):
+        return
+    try:
+        import compileall
+
+        for package in ("wand_worker", "mage_ai"):
+            compileall.compile_dir(os.path.join(SHIM_DIR, package), quiet=2)
+    except Exception:  # e.g. a read-only folder: the next worker compiles in memory as before
+        pass
+
+
 def _diag(msg):
     """Diagnostics for humans: the worker's stderr (fd 2), never the protocol."""
     try:
@@ -394,6 +412,7 @@ class Worker:
             kind = item[0]
             if kind == "eof":
                 self.files.drain()
+                _cache_bytecode()
                 return 0
             if kind == "fatal":
                 msg = "broken framing on stdin: %s" % item[1]
@@ -411,6 +430,7 @@ class Worker:
                 self.files.drain()
                 if header.get("id") is not None:
                     self.send({"type": "ok", "id": header["id"]})
+                _cache_bytecode()
                 return 0
             self.dispatch(header, payload)
 
