@@ -385,6 +385,20 @@ fn a_frame_arrow_cannot_convert_is_kept_in_the_worker_and_used_downstream() {
 }
 
 #[test]
+fn the_run_record_tells_the_time_spent_inside_the_blocks_function() {
+    // Module-level code (imports) is not the block's function; its own time is Wand's to
+    // count. SQL blocks have no such figure.
+    let p = TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("q", "transformer", "sql", &["load"], "")], "");
+    p.write("data_loaders/load.py", "import time\ntime.sleep(1.0)\n\n@data_loader\ndef f():\n    time.sleep(0.2)\n    return {'n': 1}\n");
+    p.write("transformers/q.sql", "SELECT 1 AS one\n");
+    let (record, events) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{events:#?}");
+    let user_s = block(&record, "load").user_s.expect("a Python block's time inside its function");
+    assert!((0.2..1.0).contains(&user_s), "{user_s}");
+    assert_eq!(block(&record, "q").user_s, None);
+}
+
+#[test]
 fn a_frame_changed_in_place_downstream_is_stored_as_its_block_returned_it() {
     // The worker writes the loader's file while the transformer already runs on the same
     // frame and changes it in place: the stored output must not see that change.

@@ -64,6 +64,10 @@ pub struct BlockRun {
     #[serde(default)]
     pub tests: Vec<TestResult>,
     pub error: Option<BlockError>,
+    /// Seconds the last attempt spent inside the block's own functions (its tests included),
+    /// as the Python worker measured them: the rest of the block's time is Wand's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

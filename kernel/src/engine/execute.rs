@@ -157,6 +157,7 @@ struct Outcome {
     tests: Vec<TestResult>,
     error: Option<BlockError>,
     duration_s: f64,
+    user_s: Option<f64>,
 }
 
 fn now() -> String {
@@ -312,6 +313,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
                 file: specs[uuid].file.clone(),
                 tests: Vec::new(),
                 error: None,
+                user_s: None,
             })
             .collect(),
     };
@@ -432,6 +434,7 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
                 block.status = outcome.status;
                 block.error = outcome.error;
                 block.finished_at = Some(outcome.finished_at);
+                block.user_s = outcome.user_s;
                 emit_finished(block, outcome.duration_s, sink);
                 runrecord::write(&vars_dir, &record)?;
             }
@@ -494,6 +497,8 @@ struct Attempt {
     tests: Vec<TestResult>,
     error: Option<BlockError>,
     cancelled: bool,
+    /// Time inside the block's own functions (Python blocks).
+    user_s: Option<f64>,
 }
 
 /// What a successful attempt produced, before it is stored.
@@ -525,6 +530,7 @@ fn run_with_retries(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Outcome {
             tests: result.tests,
             error: result.error,
             duration_s: 0.0,
+            user_s: result.user_s,
         };
         if result.cancelled {
             outcome.status = BlockStatus::Cancelled;
@@ -716,7 +722,7 @@ fn sql_input(shared: &Shared, uuid: &str, eager: bool) -> anyhow::Result<sql::Sq
 }
 
 fn failed(err: BlockError) -> Attempt {
-    Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled: false }
+    Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled: false, user_s: None }
 }
 
 fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
@@ -782,14 +788,26 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Ok(df)) => {
                 let outputs = vec![Output { value: Value::Frame(df), mage_type: Some("dataframe".into()) }];
-                return Attempt { outputs: Some(Produced::Outputs(outputs)), tests: Vec::new(), error: None, cancelled: false };
+                return Attempt {
+                    outputs: Some(Produced::Outputs(outputs)),
+                    tests: Vec::new(),
+                    error: None,
+                    cancelled: false,
+                    user_s: None,
+                };
             }
             Ok(Err(err)) => return failed(error("SQLError", format!("{err:#}"))),
             Err(RecvTimeoutError::Disconnected) => return failed(error("SQLError", "the SQL thread panicked")),
             Err(RecvTimeoutError::Timeout) => {}
         }
         if shared.cancel.load(Ordering::SeqCst) {
-            return Attempt { outputs: None, tests: Vec::new(), error: Some(error("KeyboardInterrupt", "cancelled")), cancelled: true };
+            return Attempt {
+                outputs: None,
+                tests: Vec::new(),
+                error: Some(error("KeyboardInterrupt", "cancelled")),
+                cancelled: true,
+                user_s: None,
+            };
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return failed(error("TimeoutError", format!("block {} timed out after {} s", spec.uuid, spec.timeout.unwrap_or_default())));
@@ -803,7 +821,13 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
     };
     let mut guard = shared.worker.lock().unwrap();
     if shared.cancel.load(Ordering::SeqCst) {
-        return Attempt { outputs: None, tests: Vec::new(), error: Some(error("KeyboardInterrupt", "cancelled")), cancelled: true };
+        return Attempt {
+            outputs: None,
+            tests: Vec::new(),
+            error: Some(error("KeyboardInterrupt", "cancelled")),
+            cancelled: true,
+            user_s: None,
+        };
     }
     if !guard.as_mut().is_some_and(Worker::is_alive) {
         *guard = None;
@@ -855,7 +879,7 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
         RunReply::Lost { message } => {
             *guard = None;
             let err = if interrupted == Some(Interrupted::TimedOut) { timed_out() } else { error("WorkerLost", message) };
-            Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled }
+            Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled, user_s: None }
         }
         RunReply::Done { id, result, outputs } => {
             let tests = result["tests"].as_array().map(|tests| tests.iter().map(test_result).collect()).unwrap_or_default();
@@ -863,7 +887,13 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
                 worker.keys.insert(spec.uuid.clone());
                 let metas = result["outputs"].as_array().cloned().unwrap_or_default();
                 let produced = Produced::Worker { id, metas, frames: outputs, files: worker.stored_files(), staging };
-                return Attempt { outputs: Some(produced), tests, error: None, cancelled: false };
+                return Attempt {
+                    outputs: Some(produced),
+                    tests,
+                    error: None,
+                    cancelled: false,
+                    user_s: result["duration_user_s"].as_f64(),
+                };
             }
             worker.keys.remove(&spec.uuid);
             let err = if interrupted == Some(Interrupted::TimedOut) {
@@ -880,7 +910,7 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
                     line: e["lineno"].as_u64().map(|it| it as u32),
                 }
             };
-            Attempt { outputs: None, tests, error: Some(err), cancelled }
+            Attempt { outputs: None, tests, error: Some(err), cancelled, user_s: result["duration_user_s"].as_f64() }
         }
     }
 }
