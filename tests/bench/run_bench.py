@@ -121,7 +121,7 @@ def main() -> int:
     print(f"user code alone: {user_t:7.2f} s   (the three block functions called directly)")
     print(f"ratio total    wand/mage: {wand_t / mage_t:.3f}x (goal <= 0.6x)")
     print(f"ratio overhead wand/mage: {wand_over / mage_over:.3f}x (goal <= 0.1x)" if mage_over > 0 else "mage overhead not measurable")
-    # The user code's time varies from process to process (reading the CSV, 5.0-5.9 s here), so
+    # The user code's time varies from process to process (reading the CSV, 5.0-6.5 s here), so
     # the overhead above moves with it; Wand's own time is also measured inside each of its runs.
     in_run = statistics.median(wand_in_run)
     print(f"wand's own time measured in its runs (total minus time in the block functions): {in_run:.2f} s, "

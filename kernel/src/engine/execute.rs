@@ -725,6 +725,11 @@ fn failed(err: BlockError) -> Attempt {
     Attempt { outputs: None, tests: Vec::new(), error: Some(err), cancelled: false, user_s: None }
 }
 
+/// An attempt the run's cancellation stopped before it started.
+fn cancelled() -> Attempt {
+    Attempt { cancelled: true, ..failed(error("KeyboardInterrupt", "cancelled")) }
+}
+
 fn run_once(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
     let Some(text) = spec.text.as_deref() else {
         let file = spec.file.as_ref().map_or("<none>".to_owned(), |it| it.display().to_string());
@@ -801,13 +806,7 @@ fn run_sql(shared: &Shared, spec: &Spec, text: &str, events: &Sender<Msg>) -> At
             Err(RecvTimeoutError::Timeout) => {}
         }
         if shared.cancel.load(Ordering::SeqCst) {
-            return Attempt {
-                outputs: None,
-                tests: Vec::new(),
-                error: Some(error("KeyboardInterrupt", "cancelled")),
-                cancelled: true,
-                user_s: None,
-            };
+            return cancelled();
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return failed(error("TimeoutError", format!("block {} timed out after {} s", spec.uuid, spec.timeout.unwrap_or_default())));
@@ -821,13 +820,7 @@ fn run_python(shared: &Shared, spec: &Spec, tx: &Sender<Msg>) -> Attempt {
     };
     let mut guard = shared.worker.lock().unwrap();
     if shared.cancel.load(Ordering::SeqCst) {
-        return Attempt {
-            outputs: None,
-            tests: Vec::new(),
-            error: Some(error("KeyboardInterrupt", "cancelled")),
-            cancelled: true,
-            user_s: None,
-        };
+        return cancelled();
     }
     if !guard.as_mut().is_some_and(Worker::is_alive) {
         *guard = None;
