@@ -136,23 +136,28 @@ class OutputFiles:
 
     def _reap(self, pid, outcome_r, rid, index, path):
         with os.fdopen(outcome_r, "rb") as f:
-            said = f.read()
+            said = f.read()  # ends when the child closes its end, just before it exits
+        try:
+            outcome = json.loads(said)
+        except ValueError:
+            outcome = None
+        if outcome is not None:
+            # Told before the child is reaped: tearing down its copy of the worker's memory
+            # took 10-13 ms after a 1.4M-row frame.
+            self._report(rid, index, path, outcome)
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
             status = 0  # reaped by user code (os.wait): what it said tells how it went
-        try:
-            outcome = json.loads(said)
-        except ValueError:
+        with self.settled:
+            self.children -= 1
+            self.settled.notify_all()
+        if outcome is None:
             if os.WIFSIGNALED(status):
                 why = "the process writing it was killed by signal %d" % os.WTERMSIG(status)
             else:
                 why = "the process writing it exited with status %d and said nothing" % os.WEXITSTATUS(status)
-            outcome = {"error": "cannot write %s: %s" % (path, why)}
-        with self.settled:
-            self.children -= 1
-            self.settled.notify_all()
-        self._report(rid, index, path, outcome)
+            self._report(rid, index, path, {"error": "cannot write %s: %s" % (path, why)})
 
 
 def write(frame, path):

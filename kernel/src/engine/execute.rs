@@ -658,7 +658,7 @@ fn install(shared: &Shared, spec: &Spec, outputs: Vec<store::Pending>) -> anyhow
     let dir = store::block_dir(&shared.vars_dir, &shared.pipeline, &spec.uuid);
     let shape = outputs.first().and_then(store::Pending::shape);
     let n_outputs = outputs.len();
-    let bytes = store::write_outputs(&dir, &outputs)?;
+    let data_version = store::write_outputs(&dir, &outputs)?;
     // Frames the worker wrote are read back from their files when needed (SQL scans them).
     let in_memory: Option<Vec<Output>> = outputs
         .into_iter()
@@ -672,7 +672,7 @@ fn install(shared: &Shared, spec: &Spec, outputs: Vec<store::Pending>) -> anyhow
         code_version: spec.code_version.clone(),
         fingerprint: freshness::fingerprint(&spec.code_version, &inputs),
         input_versions: inputs,
-        data_version: freshness::data_version(&bytes),
+        data_version,
         run_id: shared.run_id.clone(),
         finished_at: now(),
         n_outputs,

@@ -7,6 +7,8 @@
 //! * `data_version` = hash of the stored output. A re-run that leaves it unchanged leaves the
 //!   fingerprints of the descendants unchanged: early cutoff.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 /// Stored beside a block's outputs (`.variables/<block>/wand.json`).
@@ -89,10 +91,41 @@ pub fn fingerprint(code_version: &str, inputs: &[(String, String)]) -> String {
     hash_parts("wand-fingerprint-v1", &parts)
 }
 
-/// Content hash of a block's outputs (the bytes of each stored output, in order).
-pub fn data_version(outputs: &[Vec<u8>]) -> String {
-    let parts: Vec<&[u8]> = outputs.iter().map(Vec::as_slice).collect();
-    hash_parts("wand-data-v1", &parts)
+/// Content hash of a block's outputs: the bytes of each stored output, in order, fed one
+/// output at a time as bytes in memory or as the file that holds them. Either way the value is
+/// `hash_parts("wand-data-v1", outputs)`.
+pub struct DataVersion(blake3::Hasher);
+
+impl DataVersion {
+    pub fn new() -> DataVersion {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"wand-data-v1");
+        DataVersion(hasher)
+    }
+
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// A file's bytes, hashed from a memory map on every core: reading a 32 MB Parquet file
+    /// into memory and hashing it on one core took about 25 ms at the end of a run.
+    pub fn add_file(&mut self, path: &Path) -> std::io::Result<()> {
+        let len = std::fs::metadata(path)?.len();
+        self.0.update(&len.to_le_bytes());
+        self.0.update_mmap_rayon(path)?;
+        Ok(())
+    }
+
+    pub fn finish(&self) -> String {
+        self.0.finalize().to_hex()[..32].to_owned()
+    }
+}
+
+impl Default for DataVersion {
+    fn default() -> Self {
+        DataVersion::new()
+    }
 }
 
 /// Compares what was stored with what the block is now. `inputs` holds the current data
@@ -169,5 +202,26 @@ mod tests {
             freshness(Some(&stored), "c1", &[("load".into(), None)]),
             Freshness::Stale(vec![StaleCause::UpstreamMissing("load".into())])
         );
+    }
+
+    #[test]
+    fn a_data_version_is_the_same_from_bytes_and_from_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let small = b"{\"k\": 1}".to_vec();
+        std::fs::write(tmp.path().join("big"), &big).unwrap();
+        let mut from_bytes = DataVersion::new();
+        from_bytes.add_bytes(&big);
+        from_bytes.add_bytes(&small);
+        let mut from_file = DataVersion::new();
+        from_file.add_file(&tmp.path().join("big")).unwrap();
+        from_file.add_bytes(&small);
+        assert_eq!(from_bytes.finish(), from_file.finish());
+        // Stored provenance keeps its meaning: the value is the one hash_parts gives.
+        assert_eq!(from_bytes.finish(), hash_parts("wand-data-v1", &[&big, &small]));
+        let mut other = DataVersion::new();
+        other.add_bytes(&small);
+        other.add_bytes(&big);
+        assert_ne!(other.finish(), from_bytes.finish(), "the order of the outputs counts");
     }
 }

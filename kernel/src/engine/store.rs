@@ -14,7 +14,7 @@ use polars::prelude::{
 
 use polars_parquet::write::ZstdLevel;
 
-use super::freshness::Provenance;
+use super::freshness::{DataVersion, Provenance};
 
 /// A value a block produced.
 #[derive(Clone, Debug)]
@@ -128,38 +128,43 @@ pub fn clean_staging(variables_dir: &Path, pipeline_uuid: &str, run_id: &str) {
 }
 
 /// Writes a block's outputs (moving those the worker already wrote), deleting the previous ones
-/// first. Returns the bytes of each stored output (for the data version).
-pub fn write_outputs(dir: &Path, outputs: &[Pending]) -> anyhow::Result<Vec<Vec<u8>>> {
+/// first. Returns their data version (`freshness::DataVersion`).
+pub fn write_outputs(dir: &Path, outputs: &[Pending]) -> anyhow::Result<String> {
     remove_outputs(dir)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut stored = Vec::new();
+    let mut version = DataVersion::new();
     for (idx, output) in outputs.iter().enumerate() {
         let out_dir = dir.join(format!("output_{idx}"));
         std::fs::create_dir_all(&out_dir)?;
-        let (bytes, mage_type) = match output {
+        let mage_type = match output {
             Pending::File { path, mage_type, .. } => {
                 let dest = out_dir.join("data.parquet");
                 std::fs::rename(path, &dest).with_context(|| format!("cannot move {} to {}", path.display(), dest.display()))?;
-                (std::fs::read(&dest).with_context(|| format!("cannot read {}", dest.display()))?, mage_type)
+                version.add_file(&dest).with_context(|| format!("cannot read {}", dest.display()))?;
+                mage_type
             }
             Pending::Value(Output { value: Value::Frame(df), mage_type }) => {
                 let bytes = frame_to_parquet(df)?;
                 std::fs::write(out_dir.join("data.parquet"), &bytes)?;
-                (bytes, mage_type)
+                version.add_bytes(&bytes);
+                mage_type
             }
             Pending::Value(Output { value: Value::Json(value), mage_type }) => {
                 let bytes = serde_json::to_vec(value)?;
                 std::fs::write(out_dir.join("data.json"), &bytes)?;
-                (bytes, mage_type)
+                version.add_bytes(&bytes);
+                mage_type
             }
-            Pending::Value(Output { value: Value::Opaque { repr }, mage_type }) => (repr.as_bytes().to_vec(), mage_type),
+            Pending::Value(Output { value: Value::Opaque { repr }, mage_type }) => {
+                version.add_bytes(repr.as_bytes());
+                mage_type
+            }
         };
         if let Some(mage_type) = mage_type {
             std::fs::write(out_dir.join("type.json"), serde_json::json!({ "type": mage_type }).to_string())?;
         }
-        stored.push(bytes);
     }
-    Ok(stored)
+    Ok(version.finish())
 }
 
 /// Deletes `output_*` folders and the provenance of a block.
@@ -261,9 +266,11 @@ mod tests {
         std::fs::write(&staged, frame_to_parquet(&df).unwrap()).unwrap();
         let file = Pending::File { path: staged.clone(), mage_type: Some("dataframe".into()), rows: 3, columns: 2 };
         assert_eq!(file.shape(), Some((3, 2)));
-        let bytes = write_outputs(&dir, &[file]).unwrap();
+        let version = write_outputs(&dir, &[file]).unwrap();
         assert!(!staged.exists());
-        assert_eq!(bytes[0], std::fs::read(dir.join("output_0/data.parquet")).unwrap());
+        let mut expected = DataVersion::new();
+        expected.add_bytes(&std::fs::read(dir.join("output_0/data.parquet")).unwrap());
+        assert_eq!(version, expected.finish());
         match &read_outputs(&dir, 1).unwrap()[0].value {
             Value::Frame(read) => assert!(read.equals(&df)),
             other => panic!("{other:?}"),
