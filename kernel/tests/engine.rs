@@ -446,6 +446,44 @@ fn block_runs_after_its_missing_or_stale_ancestors_only() {
 }
 
 #[test]
+fn a_kept_worker_runs_later_runs_and_takes_their_inputs_from_the_stored_outputs() {
+    let p =
+        TestProject::new("", &[B("load", "data_loader", "python", &[], ""), B("times_ten", "transformer", "python", &["load"], "")], "");
+    p.write(
+        "data_loaders/load.py",
+        "import os\n\n@data_loader\ndef f(**kwargs):\n    return int(open(os.path.join(kwargs['repo_path'], 'n.txt')).read())\n",
+    );
+    p.write("transformers/times_ten.py", "@transformer\ndef f(n):\n    return n * 10\n");
+    let slot = engine::WorkerSlot::default();
+    let kept = || RunOptions { worker: Some(slot.clone()), ..options() };
+
+    p.write("n.txt", "1");
+    let (record, _) = p.run(kept());
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    let pid = slot.pid().expect("the worker stays in the slot after the run");
+    assert_eq!(p.json_output("times_ten", 0), serde_json::json!(10));
+
+    // Another run with a worker of its own stores a new output of `load` ...
+    p.write("n.txt", "2");
+    let (record, _) = p.run(options());
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    // ... which the kept worker must use, not the value it held from its own run.
+    let (record, _) = p.run(RunOptions { block: Some("times_ten".into()), ..kept() });
+    assert_eq!(status(&record, "load"), BlockStatus::Reused);
+    assert_eq!(status(&record, "times_ten"), BlockStatus::Succeeded);
+    assert_eq!(p.json_output("times_ten", 0), serde_json::json!(20));
+    assert_eq!(slot.pid(), Some(pid), "the same worker ran both runs");
+
+    // A kept worker that died is replaced.
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (record, _) = p.run(kept());
+    assert_eq!(record.status, RunStatus::Succeeded, "{record:#?}");
+    assert_ne!(slot.pid(), Some(pid));
+    assert_eq!(p.json_output("times_ten", 0), serde_json::json!(20));
+}
+
+#[test]
 fn a_crashed_worker_fails_its_block_and_the_next_block_runs() {
     let p = TestProject::new(
         "",

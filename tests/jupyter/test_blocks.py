@@ -1,4 +1,5 @@
 """Block cells, dependency-aware re-execution, interrupts and crashes, through jupyter_client."""
+import json
 import time
 
 from conftest import CLEAN, run_cell
@@ -65,6 +66,28 @@ def test_new_block_cell_edits_metadata(kernel, project):
     assert "uuid: count" in metadata
     assert "  downstream_blocks:\n  - export\n  - count\n" in metadata, metadata
     assert '"n": 3' in cell.of("display_data")[0]["content"]["data"]["text/plain"]
+
+
+def test_block_cells_run_in_one_worker_kept_between_cells(kernel, project):
+    """The worker (and its pandas import) outlives a cell; its values do not: the next cell's
+    inputs come from the stored outputs, so a block edited outside the notebook is seen."""
+    _, kc = kernel
+    body = (
+        "if 'transformer' not in globals():\n    from mage_ai.data_preparation.decorators import transformer\n"
+        "import os\n\n\n@transformer\ndef who(df, *args, **kwargs):\n    return {'pid': os.getpid(), 'rows': len(df)}\n"
+    )
+    first = run_cell(kc, "%%transformer who --upstream load\n" + body)
+    assert first.ok, first.reply["content"]
+    shown = first.of("display_data")[0]["content"]["data"]["text/plain"]
+    pid = json.loads(shown[shown.index("{") :])["pid"]
+    assert '"rows": 4' in shown, shown
+    # The loader changes on disk; the next cell re-runs it and `who` sees its new output.
+    loader = project / "data_loaders" / "load.py"
+    loader.write_text(loader.read_text().replace("'x': [1, 2, 3, 4], 'y': ['a', 'b', 'c', 'd']", "'x': [1, 2], 'y': ['a', 'b']"))
+    second = run_cell(kc, "%%block who")
+    assert second.ok, second.reply["content"]
+    shown = second.of("display_data")[0]["content"]["data"]["text/plain"]
+    assert json.loads(shown[shown.index("{") :]) == {"pid": pid, "rows": 2}, shown
 
 
 def test_failing_test_fails_the_cell(kernel, project):

@@ -21,5 +21,5 @@ pub mod sql;
 pub mod store;
 
 pub use event::EngineEvent;
-pub use execute::{RunOptions, run};
+pub use execute::{RunOptions, WorkerSlot, run};
 pub use plan::Mode;

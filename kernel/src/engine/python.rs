@@ -380,6 +380,27 @@ impl Worker {
         format!("the Python worker was lost {what} ({status}); a new worker runs the next block")
     }
 
+    /// The worker's process id (`None` once it is being dropped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Empties the worker's value store (`delete_values`), for a new run in a kept worker.
+    pub fn forget_values(&mut self, log: &mut dyn FnMut(String)) -> anyhow::Result<()> {
+        let id = self.fresh_id();
+        self.send(&json!({"type": "delete_values", "id": id}), &[])?;
+        self.wait_ok(id, log)?;
+        self.keys.clear();
+        Ok(())
+    }
+
+    /// Tells a kept worker that run `run_id` is over: it forgets the run's `context` dict.
+    pub fn end_run(&mut self, run_id: &str, log: &mut dyn FnMut(String)) -> anyhow::Result<()> {
+        let id = self.fresh_id();
+        self.send(&json!({"type": "end_run", "id": id, "run_id": run_id}), &[])?;
+        self.wait_ok(id, log)
+    }
+
     /// Stores a block's outputs in the worker under `key`.
     pub fn put_value(&mut self, key: &str, outputs: &[Output], log: &mut dyn FnMut(String)) -> anyhow::Result<()> {
         if outputs.is_empty() {
@@ -411,7 +432,7 @@ impl Worker {
                     return match frame.header["type"].as_str() {
                         Some("ok") => Ok(()),
                         _ => Err(anyhow::format_err!(
-                            "the Python worker refused a value: {}",
+                            "the Python worker refused the request: {}",
                             frame.header["message"].as_str().unwrap_or("unknown error")
                         )),
                     };

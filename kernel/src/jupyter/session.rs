@@ -1,6 +1,7 @@
-//! What the kernel knows between cells: the bound project and pipeline, the scratch worker,
-//! the reactive mode. Runs cells and reports through a [`Frontend`]; no Jupyter wire types
-//! beyond MIME bundles and the error triple (the protocol lives in `kernel.rs`).
+//! What the kernel knows between cells: the bound project and pipeline, the scratch worker and
+//! the worker block cells run in, the reactive mode. Runs cells and reports through a
+//! [`Frontend`]; no Jupyter wire types beyond MIME bundles and the error triple (the protocol
+//! lives in `kernel.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use super::scratch::{ExecOutcome, Interrupt, ScratchWorker};
 use super::wire::{ErrorContent, MimeBundle};
 use crate::engine::freshness::{self, Freshness};
 use crate::engine::store::{self, Output};
-use crate::engine::{self, EngineEvent, Mode, RunOptions};
+use crate::engine::{self, EngineEvent, Mode, RunOptions, WorkerSlot};
 
 /// Where a cell's output goes.
 pub trait Frontend {
@@ -51,6 +52,8 @@ pub struct Session {
     pipeline: Option<String>,
     pub reactive: bool,
     scratch: Option<ScratchWorker>,
+    /// The Python worker block cells run in, kept from one cell to the next.
+    blocks_worker: WorkerSlot,
     /// Data version of each block output bound in the scratch namespace.
     bound: HashMap<String, String>,
     pub interrupt: Arc<Interrupt>,
@@ -60,8 +63,17 @@ impl Session {
     /// Binds to the pipeline the working directory implies: `pipelines/<uuid>/`, or the only
     /// pipeline of the project around it.
     pub fn new(cwd: PathBuf, interrupt: Arc<Interrupt>) -> Session {
-        let mut session =
-            Session { cwd, project: None, stamp: None, pipeline: None, reactive: true, scratch: None, bound: HashMap::new(), interrupt };
+        let mut session = Session {
+            cwd,
+            project: None,
+            stamp: None,
+            pipeline: None,
+            reactive: true,
+            scratch: None,
+            blocks_worker: WorkerSlot::default(),
+            bound: HashMap::new(),
+            interrupt,
+        };
         if let Some(root) = session.project_root() {
             let project = session.load(&root);
             let rel = session.cwd.strip_prefix(&root).ok().map(Path::to_path_buf).unwrap_or_default();
@@ -383,6 +395,7 @@ impl Session {
             block: target.map(str::to_owned),
             run_tests: true,
             cancel: self.interrupt.cancel.clone(),
+            worker: Some(self.blocks_worker.clone()),
             ..RunOptions::default()
         };
         let mut ran: HashMap<String, BlockRun> = HashMap::new();
