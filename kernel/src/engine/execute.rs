@@ -54,9 +54,9 @@ pub struct RunOptions {
 }
 
 /// A Python worker kept between runs. A run takes the worker it finds (when it is alive and
-/// runs the same Python), empties its value store first, so every input comes from the
-/// stored outputs as in a run of its own, and leaves it in the slot at the end. What stays
-/// is the process with its imports (pandas: 0.3 s of a worker's start) and the user's modules.
+/// runs the same Python) and leaves it in the slot at the end, its value store emptied at
+/// both ends: every input comes from the stored outputs as in a run of its own. What stays is
+/// the process with its imports (pandas: 0.3 s of a worker's start) and the user's modules.
 #[derive(Clone, Default)]
 pub struct WorkerSlot(Arc<Mutex<Option<Worker>>>);
 
@@ -483,10 +483,13 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
         let mut worker = shared.worker.0.lock().unwrap();
         if options.worker.is_none() {
             drop(worker.take());
-        } else if let Some(kept) = worker.as_mut()
-            && kept.end_run(&run_id, &mut |line| sink(&EngineEvent::WorkerLog { text: line })).is_err()
-        {
-            *worker = None;
+        } else if let Some(kept) = worker.as_mut() {
+            // Kept for the next run, without this run's values: they would hold memory until
+            // then, and the next run takes its inputs from the stored outputs anyway.
+            let mut log = |line: String| sink(&EngineEvent::WorkerLog { text: line });
+            if kept.forget_values(&mut log).and_then(|()| kept.end_run(&run_id, &mut log)).is_err() {
+                *worker = None;
+            }
         }
     }
     store::clean_staging(&vars_dir, pipeline_uuid, &run_id);
