@@ -294,7 +294,12 @@ def write_parquet(table, path):
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
-    pq.write_table(table, tmp, compression="zstd", compression_level=1, dictionary_pagesize_limit=128 * 1024)
+    try:
+        pq.write_table(table, tmp, compression="zstd", compression_level=1, dictionary_pagesize_limit=128 * 1024)
+    except TypeError as e:  # a pyarrow older than the option (added in pyarrow 8)
+        if "dictionary_pagesize_limit" not in str(e):
+            raise
+        pq.write_table(table, tmp, compression="zstd", compression_level=1)
     os.replace(tmp, path)
     return os.path.getsize(path)
 
