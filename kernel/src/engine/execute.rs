@@ -207,6 +207,44 @@ fn is_runnable(block: &pipeline::Block) -> bool {
         && block.language != Some(Language::Markdown)
 }
 
+/// A block's source text (the loaded project's copy, else the file) and its configuration.
+fn block_source(project: &Project, block: &pipeline::Block) -> (Option<String>, Json) {
+    let text = block.file.as_ref().and_then(|file| {
+        project.source(file).map(|source| source.text.to_string()).or_else(|| std::fs::read_to_string(project.abs(file)).ok())
+    });
+    let configuration = block.configuration.as_ref().map(|it| it.to_json()).unwrap_or_else(|| json!({}));
+    (text, configuration)
+}
+
+/// What a block is, for freshness; `globals`: the pipeline's variables with the run's `--vars`
+/// over them.
+fn block_code_version(block: &pipeline::Block, text: Option<&str>, configuration: &Json, globals: &Json) -> String {
+    freshness::code_version(
+        block.block_type.map_or("", |it| it.as_str()),
+        block.language.map_or("", |it| it.as_str()),
+        configuration,
+        text.unwrap_or_default(),
+        globals,
+    )
+}
+
+/// Whether a block has stored outputs, and how fresh they are, as a run without `--vars`
+/// would decide it now (the kernel's `%status`, its DAG and its lazy mode ask).
+pub fn block_freshness(project: &Project, pipeline: &pipeline::Pipeline, uuid: &str) -> (bool, Freshness) {
+    let vars_dir = project.variables_dir();
+    let stored = |uuid: &str| {
+        let dir = store::block_dir(&vars_dir, &pipeline.uuid, uuid);
+        store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
+    };
+    let Some(block) = pipeline.block(uuid) else { return (false, Freshness::Missing) };
+    let own = stored(uuid);
+    let (text, configuration) = block_source(project, block);
+    let code_version = block_code_version(block, text.as_deref(), &configuration, &pipeline.variables());
+    let inputs: Vec<(String, Option<String>)> =
+        pipeline.dag.upstream(uuid).into_iter().map(|up| (up.to_owned(), stored(up).map(|it| it.data_version))).collect();
+    (own.is_some(), freshness::freshness(own.as_ref(), &code_version, &inputs))
+}
+
 /// Runs a pipeline. `Err` only when the run cannot start (unknown pipeline, cycle, no usable
 /// Python); block failures are in the returned record.
 pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &mut dyn FnMut(&EngineEvent)) -> anyhow::Result<RunRecord> {
@@ -247,19 +285,10 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     let mut specs: HashMap<String, Spec> = HashMap::new();
     for uuid in &scope {
         let block = pipeline.block(uuid).expect("scope holds pipeline blocks");
-        let text = block.file.as_ref().and_then(|file| {
-            project.source(file).map(|source| source.text.to_string()).or_else(|| std::fs::read_to_string(project.abs(file)).ok())
-        });
-        let configuration = block.configuration.as_ref().map(|it| it.to_json()).unwrap_or_else(|| json!({}));
+        let (text, configuration) = block_source(project, block);
         let block_retry = block.node.get("retry_config").map(|it| it.to_json()).unwrap_or(Json::Null);
         let timeout = block.node.get("timeout").and_then(|it| it.to_json().as_f64()).filter(|it| *it > 0.0);
-        let code_version = freshness::code_version(
-            block.block_type.map_or("", |it| it.as_str()),
-            block.language.map_or("", |it| it.as_str()),
-            &configuration,
-            text.as_deref().unwrap_or_default(),
-            &hashed_globals,
-        );
+        let code_version = block_code_version(block, text.as_deref(), &configuration, &hashed_globals);
         specs.insert(
             uuid.clone(),
             Spec {

@@ -19,7 +19,7 @@ use super::display;
 use super::pipeline_yaml;
 use super::scratch::{ExecOutcome, Interrupt, ScratchWorker};
 use super::wire::{ErrorContent, MimeBundle};
-use crate::engine::freshness::{self, Freshness};
+use crate::engine::freshness::Freshness;
 use crate::engine::store::{self, Output};
 use crate::engine::{self, EngineEvent, Mode, RunOptions, WorkerSlot};
 
@@ -452,7 +452,7 @@ impl Session {
             if !block.block_type.is_some_and(BlockType::runs_in_pipeline) {
                 continue;
             }
-            let (stored, freshness) = block_freshness(project, pipeline, &child);
+            let (stored, freshness) = engine::execute::block_freshness(project, pipeline, &child);
             if !stored {
                 continue;
             }
@@ -915,30 +915,6 @@ fn columns(project: &Project, pipeline: &str, uuid: &str) -> Vec<String> {
     }
 }
 
-/// Whether a block has stored outputs, and how fresh they are, computed as the engine does.
-/// FIXME: the engine should expose this (see the report of issue 6).
-fn block_freshness(project: &Project, pipeline: &Pipeline, uuid: &str) -> (bool, Freshness) {
-    let vars_dir = project.variables_dir();
-    let stored = |uuid: &str| {
-        let dir = store::block_dir(&vars_dir, &pipeline.uuid, uuid);
-        store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
-    };
-    let Some(block) = pipeline.block(uuid) else { return (false, Freshness::Missing) };
-    let own = stored(uuid);
-    let text = block.file.as_ref().and_then(|file| std::fs::read_to_string(project.root.join(file)).ok());
-    let configuration = block.configuration.as_ref().map(|it| it.to_json()).unwrap_or_else(|| json!({}));
-    let code_version = freshness::code_version(
-        block.block_type.map_or("", |it| it.as_str()),
-        block.language.map_or("", |it| it.as_str()),
-        &configuration,
-        text.as_deref().unwrap_or_default(),
-        &pipeline.variables(),
-    );
-    let inputs: Vec<(String, Option<String>)> =
-        pipeline.dag.upstream(uuid).into_iter().map(|up| (up.to_owned(), stored(up).map(|it| it.data_version))).collect();
-    (own.is_some(), freshness::freshness(own.as_ref(), &code_version, &inputs))
-}
-
 /// Every block's drawing state and a word for `%status`.
 fn states(project: &Project, pipeline: &Pipeline) -> HashMap<String, (NodeState, String)> {
     let last: HashMap<String, BlockStatus> = pipeline::runrecord::read_latest(&project.variables_dir(), &pipeline.uuid)
@@ -954,7 +930,7 @@ fn states(project: &Project, pipeline: &Pipeline) -> HashMap<String, (NodeState,
             } else if last.get(uuid) == Some(&BlockStatus::Failed) {
                 (NodeState::Failed, "failed in the last run".to_owned())
             } else {
-                match block_freshness(project, pipeline, uuid).1 {
+                match engine::execute::block_freshness(project, pipeline, uuid).1 {
                     Freshness::Fresh => (NodeState::Fresh, "fresh".to_owned()),
                     Freshness::Missing => (NodeState::NeverRun, "no stored output".to_owned()),
                     Freshness::Stale(causes) => {
