@@ -395,8 +395,8 @@ class Worker:
             "python_executable": sys.executable,
             "shim_path": SHIM_DIR,
         }
-        # Versions from the packages' `.dist-info` folders: importing pandas and pyarrow here would make the
-        # engine wait for them (and polars would be imported for nothing).
+        # Versions from the packages' `.dist-info` folders: importing pandas and pyarrow here
+        # would make the engine wait for them (and polars would be imported for nothing).
         for mod in ("pandas", "pyarrow", "polars", "numpy"):
             info[mod] = _installed_version(mod)
         self.send(info)
