@@ -172,8 +172,12 @@ def write(frame, path):
     try:
         shape["bytes"] = codec.write_parquet(table, path)
     except Exception as e:  # reported to the engine, which fails the block
-        return {"error": "cannot write %s: %s: %s" % (path, type(e).__name__, e)}
+        return _cannot_write(path, e)
     return shape
+
+
+def _cannot_write(path, error):
+    return {"error": "cannot write %s: %s: %s" % (path, type(error).__name__, error)}
 
 
 def _write_in_child(frame, path, outcome_w, turns, close, parent):
@@ -193,7 +197,7 @@ def _write_in_child(frame, path, outcome_w, turns, close, parent):
         fcntl.lockf(turns, fcntl.LOCK_EX)
         outcome = write(frame, path)
     except BaseException as e:
-        outcome = {"error": "cannot write %s: %s: %s" % (path, type(e).__name__, e)}
+        outcome = _cannot_write(path, e)
     try:
         with os.fdopen(outcome_w, "wb") as f:
             f.write(json.dumps(outcome).encode("utf-8"))

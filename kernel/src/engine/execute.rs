@@ -232,10 +232,7 @@ fn block_code_version(block: &pipeline::Block, text: Option<&str>, configuration
 /// would decide it now (the kernel's `%status`, its DAG and its lazy mode ask).
 pub fn block_freshness(project: &Project, pipeline: &pipeline::Pipeline, uuid: &str) -> (bool, Freshness) {
     let vars_dir = project.variables_dir();
-    let stored = |uuid: &str| {
-        let dir = store::block_dir(&vars_dir, &pipeline.uuid, uuid);
-        store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
-    };
+    let stored = |uuid: &str| store::stored_provenance(&store::block_dir(&vars_dir, &pipeline.uuid, uuid));
     let Some(block) = pipeline.block(uuid) else { return (false, Freshness::Missing) };
     let own = stored(uuid);
     let (text, configuration) = block_source(project, block);
@@ -312,9 +309,8 @@ pub fn run(project: &Project, pipeline_uuid: &str, options: &RunOptions, sink: &
     let stored: HashMap<String, Provenance> = pipeline
         .dag_blocks()
         .filter_map(|block| {
-            let dir = store::block_dir(&vars_dir, pipeline_uuid, &block.uuid.value);
-            let provenance = store::read_provenance(&dir)?;
-            store::outputs_exist(&dir, &provenance).then(|| (block.uuid.value.clone(), provenance))
+            let provenance = store::stored_provenance(&store::block_dir(&vars_dir, pipeline_uuid, &block.uuid.value))?;
+            Some((block.uuid.value.clone(), provenance))
         })
         .collect();
 

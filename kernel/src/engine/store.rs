@@ -215,8 +215,14 @@ pub fn read_provenance(dir: &Path) -> Option<Provenance> {
     serde_json::from_str(&text).ok()
 }
 
+/// The provenance of a block whose stored outputs are all in place (what freshness is decided
+/// on): `None` when there is none, or an output it names is missing.
+pub fn stored_provenance(dir: &Path) -> Option<Provenance> {
+    read_provenance(dir).filter(|it| outputs_exist(dir, it))
+}
+
 /// Whether the outputs named by a provenance are on disk and readable without the worker.
-pub fn outputs_exist(dir: &Path, provenance: &Provenance) -> bool {
+fn outputs_exist(dir: &Path, provenance: &Provenance) -> bool {
     (0..provenance.n_outputs).all(|idx| {
         let out_dir = dir.join(format!("output_{idx}"));
         out_dir.join("data.parquet").is_file() || out_dir.join("data.json").is_file()

@@ -214,7 +214,7 @@ impl Session {
                 let vars_dir = project.variables_dir();
                 for block in pipeline.dag_blocks() {
                     let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
-                    if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it)) {
+                    if let Some(provenance) = store::stored_provenance(&dir) {
                         let shape = provenance.rows.map(|rows| format!(" {rows}×{}", provenance.columns.unwrap_or(0))).unwrap_or_default();
                         text.push_str(&format!(
                             "  {} ({} output{}{shape})\n",
@@ -519,7 +519,7 @@ impl Session {
         let mut todo = Vec::new();
         for block in pipeline.dag_blocks() {
             let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
-            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
+            if let Some(provenance) = store::stored_provenance(&dir)
                 && self.bound.get(&block.uuid.value) != Some(&provenance.data_version)
             {
                 todo.push((block.uuid.value.clone(), dir, provenance));
@@ -593,7 +593,7 @@ impl Session {
         let mut inputs = Vec::new();
         for block in pipeline.dag_blocks() {
             let dir = store::block_dir(&vars_dir, &pipeline.uuid, &block.uuid.value);
-            if let Some(provenance) = store::read_provenance(&dir).filter(|it| store::outputs_exist(&dir, it))
+            if let Some(provenance) = store::stored_provenance(&dir)
                 && let Ok(input) = engine::sql::SqlInput::stored(block.uuid.value.clone(), &dir, provenance.n_outputs)
             {
                 inputs.push(input);
